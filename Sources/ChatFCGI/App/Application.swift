@@ -1,0 +1,22 @@
+/// Wires the features onto one router. This is the only place that knows every feature.
+public enum Application {
+    public static func makeRouter(config: Config) -> (Router, AccountsFeature) {
+        let router = Router()
+        let sender: SMSSender = config.smsSender == "command"
+            ? CommandSMSSender(command: config.smsCommand ?? "")
+            : OutboxSMSSender(path: config.smsOutbox)
+        let accounts = AccountsFeature(config: config, sender: sender)
+        accounts.register(on: router)
+        UploadsFeature(config: config).register(on: router)
+        // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.
+        router.add("/_bench/fcgi", auth: false) { _ in .ok() }
+        return (router, accounts)
+    }
+
+    public static func makeResponder(config: Config) -> Responder {
+        let (router, accounts) = makeRouter(config: config)
+        return Responder(router: router, maxFormBytes: config.maxFormBytes) { context, token in
+            try accounts.authenticate(context, token: token)
+        }
+    }
+}

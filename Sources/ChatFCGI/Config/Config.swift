@@ -1,0 +1,163 @@
+import Foundation
+
+/// Server configuration: one `key = value` file, every key overridable from the environment
+/// as `CHAT_<KEY>` (upper-cased, `.` → `_`). Unknown keys are refused so that a typo in
+/// production fails loudly instead of silently falling back to a default.
+public struct Config: Sendable {
+    public var listen = "/run/chat-fcgi/chat.sock"
+    public var socketMode: UInt16 = 0o660
+    public var workers = 0
+    public var threads = 8
+    public var pidFile: String? = nil
+    public var database = "dbname=chat"
+    public var sqlDir = "sql"
+    public var uploadsDir = "/var/lib/chat-fcgi/uploads"
+    public var uploadsURL = "/uploads"
+    public var maxFormBytes = 1 << 20
+    public var maxImageBytes = 20 << 20
+    public var maxFileBytes = 200 << 20
+    public var slowRequestMs = 1000
+    public var shutdownTimeoutSeconds = 30
+    public var smsSender = "outbox"
+    public var smsOutbox = "/var/lib/chat-fcgi/sms-outbox.jsonl"
+    public var smsCommand: String? = nil
+    public var secretKey: [UInt8] = []
+    public var paymentSecret: [UInt8] = []
+    public var versions: [Int: AppVersion] = [1: AppVersion(), 2: AppVersion()]
+    public var logLevel = "info"
+    /// The path the configuration came from, handed to workers so they read the same file.
+    public var path: String? = nil
+
+    public struct AppVersion: Sendable, Equatable {
+        public var version = "1.0.0"
+        public var url = ""
+        public var force = false
+        public var note = ""
+    }
+
+    public init() {}
+
+    public struct ConfigError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Loads `path` (if given) and applies environment overrides; then checks what must hold.
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            requireSecrets: Bool = true) throws -> Config {
+        var values: [String: String] = [:]
+        if let path {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigError(description: "cannot read config file \(path)")
+            }
+            for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let line = rawLine.trimmingCharacters(in: .whitespaces)
+                if line.isEmpty || line.hasPrefix("#") { continue }
+                guard let eq = line.firstIndex(of: "=") else {
+                    throw ConfigError(description: "\(path):\(number + 1): expected key = value")
+                }
+                let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+                let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                values[key] = value
+            }
+        }
+        for key in knownKeys {
+            let envName = "CHAT_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+            if let value = environment[envName] { values[key] = value }
+        }
+        var config = Config()
+        config.path = path
+        try config.apply(values)
+        if requireSecrets {
+            guard config.secretKey.count >= 32 else {
+                throw ConfigError(description: "secret_key_file must name a file with at least 32 random bytes as hex")
+            }
+            guard config.paymentSecret.count >= 32 else {
+                throw ConfigError(description: "payment_secret_file must name a file with at least 32 random bytes as hex")
+            }
+        }
+        return config
+    }
+
+    static let knownKeys: [String] = [
+        "listen", "socket_mode", "workers", "threads", "pid_file", "database", "sql_dir", "uploads_dir",
+        "uploads_url", "max_form_bytes", "max_image_bytes", "max_file_bytes", "slow_request_ms",
+        "shutdown_timeout_s", "sms_sender", "sms_outbox", "sms_command", "secret_key_file",
+        "payment_secret_file", "log_level",
+        "version.android", "version.android.url", "version.android.force", "version.android.note",
+        "version.ios", "version.ios.url", "version.ios.force", "version.ios.note",
+    ]
+
+    mutating func apply(_ values: [String: String]) throws {
+        for (key, value) in values {
+            func int(_ range: ClosedRange<Int>) throws -> Int {
+                guard let n = Int(value), range.contains(n) else {
+                    throw ConfigError(description: "\(key): expected an integer in \(range.lowerBound)...\(range.upperBound)")
+                }
+                return n
+            }
+            switch key {
+            case "listen": listen = value
+            case "socket_mode":
+                guard let mode = UInt16(value, radix: 8), mode <= 0o777 else {
+                    throw ConfigError(description: "socket_mode: expected an octal mode like 0660")
+                }
+                socketMode = mode
+            case "workers": workers = try int(0...256)
+            case "threads": threads = try int(1...256)
+            case "pid_file": pidFile = value.isEmpty ? nil : value
+            case "database": database = value
+            case "sql_dir": sqlDir = value
+            case "uploads_dir": uploadsDir = value
+            case "uploads_url":
+                uploadsURL = value.hasSuffix("/") ? String(value.dropLast()) : value
+            case "max_form_bytes": maxFormBytes = try int(1024...(64 << 20))
+            case "max_image_bytes": maxImageBytes = try int(1024...(1 << 30))
+            case "max_file_bytes": maxFileBytes = try int(1024...(16 << 30))
+            case "slow_request_ms": slowRequestMs = try int(1...3_600_000)
+            case "shutdown_timeout_s": shutdownTimeoutSeconds = try int(1...3600)
+            case "sms_sender":
+                guard value == "outbox" || value == "command" else {
+                    throw ConfigError(description: "sms_sender: expected outbox or command")
+                }
+                smsSender = value
+            case "sms_outbox": smsOutbox = value
+            case "sms_command": smsCommand = value.isEmpty ? nil : value
+            case "secret_key_file": secretKey = try Config.readSecret(value, key: key)
+            case "payment_secret_file": paymentSecret = try Config.readSecret(value, key: key)
+            case "log_level": logLevel = value
+            default:
+                if key.hasPrefix("version.") {
+                    let parts = key.split(separator: ".")
+                    let device = parts[1] == "ios" ? 2 : (parts[1] == "android" ? 1 : 0)
+                    guard device != 0 else { throw ConfigError(description: "unknown key \(key)") }
+                    var v = versions[device] ?? AppVersion()
+                    switch parts.count == 2 ? "" : String(parts[2]) {
+                    case "": v.version = value
+                    case "url": v.url = value
+                    case "force": v.force = (value == "1" || value == "true")
+                    case "note": v.note = value
+                    default: throw ConfigError(description: "unknown key \(key)")
+                    }
+                    versions[device] = v
+                } else {
+                    throw ConfigError(description: "unknown key \(key)")
+                }
+            }
+        }
+        if workers == 0 { workers = ProcessInfo.processInfo.activeProcessorCount }
+        if smsSender == "command" && smsCommand == nil {
+            throw ConfigError(description: "sms_sender = command needs sms_command")
+        }
+    }
+
+    /// Reads a secret file holding hex; the secret itself never appears in an error.
+    static func readSecret(_ path: String, key: String) throws -> [UInt8] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(description: "\(key): cannot read \(path)")
+        }
+        guard let bytes = Crypto.fromHex(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw ConfigError(description: "\(key): \(path) must hold hex")
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// Line-oriented logging to stderr: `time level event key=value ...`.
+///
+/// One `write(2)` per line keeps lines from different threads and processes whole.
+/// Callers pass only values that are safe to record: never a token, password, code or id number.
+public enum Log {
+    public enum Level: Int, Sendable { case debug = 0, info, warn, error }
+    nonisolated(unsafe) public static var minimum: Level = .info
+    nonisolated(unsafe) public static var processTag = "main"
+
+    public static func debug(_ event: String, _ fields: KeyValuePairs<String, Any> = [:]) { write(.debug, event, fields) }
+    public static func info(_ event: String, _ fields: KeyValuePairs<String, Any> = [:]) { write(.info, event, fields) }
+    public static func warn(_ event: String, _ fields: KeyValuePairs<String, Any> = [:]) { write(.warn, event, fields) }
+    public static func error(_ event: String, _ fields: KeyValuePairs<String, Any> = [:]) { write(.error, event, fields) }
+
+    static func write(_ level: Level, _ event: String, _ fields: KeyValuePairs<String, Any>) {
+        guard level.rawValue >= minimum.rawValue else { return }
+        var line = timestamp()
+        line += " " + ["debug", "info", "warn", "error"][level.rawValue]
+        line += " [" + processTag + "] " + event
+        for (key, value) in fields {
+            line += " " + key + "=" + quote(String(describing: value))
+        }
+        line += "\n"
+        raw(line)
+    }
+
+    public static func raw(_ line: String) {
+        var copy = line
+        copy.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Foundation.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { if errno == EINTR { continue } else { return } }
+                offset += n
+            }
+        }
+    }
+
+    static func quote(_ value: String) -> String {
+        if !value.isEmpty && !value.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == 0x7F }) {
+            return value
+        }
+        return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n") + "\""
+    }
+
+    static func timestamp() -> String {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        var tmv = tm()
+        var seconds = tv.tv_sec
+        gmtime_r(&seconds, &tmv)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
+                      tmv.tm_hour, tmv.tm_min, tmv.tm_sec, Int(tv.tv_usec / 1000))
+    }
+}
+
+/// Monotonic clock in nanoseconds, for durations.
+@inline(__always) public func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Wall clock in milliseconds since the epoch (the API's time unit).
+@inline(__always) public func epochMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}

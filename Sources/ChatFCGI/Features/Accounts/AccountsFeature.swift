@@ -1,0 +1,278 @@
+import Foundation
+
+/// Accounts and sessions (API.md §2): codes, registration, login, password reset, profile,
+/// privacy settings, real-name verification, version check and user lookup.
+public final class AccountsFeature {
+    let config: Config
+    let codes: VerificationCodes
+    /// Extra parts of `ready` and `getUserById` that other features contribute (friends, groups…).
+    public var readyContributors: [(RequestContext, inout [(String, JSON)]) throws -> Void] = []
+    public var relationLookup: ((RequestContext, Int64) throws -> (isFriend: Bool, remark: String, blocked: Bool))?
+    public var albumLookup: ((RequestContext, Int64) throws -> [String])?
+
+    public static let loginFailureLimit = 5
+    public static let loginFailureWindowMinutes = 15
+
+    public init(config: Config, sender: SMSSender) {
+        self.config = config
+        self.codes = VerificationCodes(secret: config.secretKey, sender: sender)
+    }
+
+    public func register(on router: Router) {
+        router.add("/chat/getValidateNum", auth: false, getValidateNum)
+        router.add("/chat/register", auth: false, registerUser)
+        router.add("/chat/doLogin", auth: false, doLogin)
+        router.add("/chat/findPwd", auth: false, findPwd)
+        router.add("/getVersion", auth: false, getVersion)
+        router.add("/chat/ready", ready)
+        router.add("/chat/updateProfile", updateProfile)
+        router.add("/chat/updateHead", updateHead)
+        router.add("/chat/updatePrivateSetting", updatePrivateSetting)
+        router.add("/chat/updateAuth", updateAuth)
+        router.add("/chat/queryUser", queryUser)
+        router.add("/chat/getUserById", getUserById)
+    }
+
+    /// The session check handed to the request pipeline.
+    public func authenticate(_ context: RequestContext, token: String) throws -> Int64 {
+        try Sessions.authenticate(token: token, db: context.db)
+    }
+
+    // MARK: codes, registration, login
+
+    func getValidateNum(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        try codes.issue(mobile: mobile, db: c.db)
+        return .ok()
+    }
+
+    func registerUser(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        let pwd = try c.params.md5Hex("pwd")
+        let name = try c.params.required("name", maxLength: 32)
+        let code = try c.params.required("validateNum", maxLength: 6)
+        let headUrl = try c.params.string("headUrl", maxLength: 512) ?? ""
+        if !headUrl.isEmpty && !isAcceptableHeadUrl(headUrl) { throw HTTPError.invalid("headUrl") }
+        let recommender = try c.params.id("recommandUserId")
+        let db = try c.db
+
+        if try !db.query("SELECT 1 FROM users WHERE mobile = $1", [mobile]).isEmpty {
+            return .outcome(2, "mobile already registered")
+        }
+        guard try codes.verify(mobile: mobile, code: code, db: db) else {
+            return .outcome(3, "wrong or expired verification code")
+        }
+        let hash = try PasswordHasher.hash(pwd)
+        let rows = try db.query("""
+            INSERT INTO users (mobile, pwd_hash, name, head_url, recommend_user_id)
+            VALUES ($1, $2, $3, $4, (SELECT id FROM users WHERE id = $5))
+            ON CONFLICT (mobile) DO NOTHING RETURNING id
+            """, [mobile, hash, name, headUrl, recommender])
+        guard let userId = rows.first?.int64(0) else { return .outcome(2, "mobile already registered") }
+        Log.info("account.registered", ["uid": userId])
+        // The original returns the new id as a string in `info`.
+        return .envelope(code: 1, info: String(userId), data: ["userId": .int(userId)])
+    }
+
+    func doLogin(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        let pwd = try c.params.md5Hex("pwd")
+        let device = try c.params.int("device", in: 1...3) ?? 1
+        let db = try c.db
+
+        let failures = try db.query("""
+            SELECT count(*) FROM login_failures
+            WHERE mobile = $1 AND failed_at > now() - make_interval(mins => $2)
+            """, [mobile, AccountsFeature.loginFailureWindowMinutes])
+        if failures[0].int64Value(0) >= Int64(AccountsFeature.loginFailureLimit) {
+            throw HTTPError.tooManyRequests("too many wrong passwords; try again later")
+        }
+        let rows = try db.query("SELECT id, pwd_hash FROM users WHERE mobile = $1", [mobile])
+        guard let row = rows.first else { return .outcome(2, "no such user") }
+        guard PasswordHasher.verify(pwd, against: row.text(1)) else {
+            try db.query("INSERT INTO login_failures (mobile) VALUES ($1)", [mobile])
+            return .outcome(3, "wrong password")
+        }
+        let userId = row.int64Value(0)
+        try db.query("DELETE FROM login_failures WHERE mobile = $1", [mobile])
+        let token = try Sessions.create(userId: userId, device: device, db: db)
+        let profile = try loadProfile(userId, db: db)
+        Log.info("account.login", ["uid": userId, "device": device])
+        return .ok(["token": .string(token), "userId": .int(userId), "user": profile?.json(revealMobile: true) ?? .null])
+    }
+
+    func findPwd(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        let pwd = try c.params.md5Hex("pwd")
+        let code = try c.params.required("validateNum", maxLength: 6)
+        let db = try c.db
+        guard let userId = try db.query("SELECT id FROM users WHERE mobile = $1", [mobile]).first?.int64(0) else {
+            return .outcome(2, "no such user")
+        }
+        guard try codes.verify(mobile: mobile, code: code, db: db) else {
+            return .outcome(3, "wrong or expired verification code")
+        }
+        let hash = try PasswordHasher.hash(pwd)
+        try db.transaction {
+            try db.query("UPDATE users SET pwd_hash = $2, updated_at = now() WHERE id = $1", [userId, hash])
+            try Sessions.endAll(userId: userId, db: db)
+            try db.query("DELETE FROM login_failures WHERE mobile = $1", [mobile])
+        }
+        Log.info("account.password_reset", ["uid": userId])
+        return .ok()
+    }
+
+    func getVersion(_ c: RequestContext) throws -> Response {
+        let device = try c.params.int("device", in: 1...2) ?? 1
+        let version = config.versions[device] ?? Config.AppVersion()
+        return .ok(["version": .string(version.version), "url": .string(version.url),
+                    "force": .bool(version.force), "note": .string(version.note)])
+    }
+
+    // MARK: the signed-in user
+
+    func ready(_ c: RequestContext) throws -> Response {
+        let db = try c.db
+        let rows = try db.query("SELECT \(Profile.columns), u.pay_pwd_hash IS NOT NULL FROM users u WHERE u.id = $1",
+                                [c.userId])
+        guard let row = rows.first else { throw HTTPError.unauthorized }
+        let profile = Profile(row: row)
+        var data: [(String, JSON)] = [
+            ("user", profile.json(revealMobile: true)),
+            ("friends", []), ("groups", []), ("tops", []), ("ignores", []), ("blocks", []),
+            ("requests", []), ("unread", []),
+            ("hasPayPwd", .bool(row.boolValue(Profile.columnCount))),
+            ("isAuth", .int(profile.isAuth)),
+        ]
+        for contribute in readyContributors { try contribute(c, &data) }
+        return .ok(.object(data))
+    }
+
+    func updateProfile(_ c: RequestContext) throws -> Response {
+        let fields: [(param: String, column: String, max: Int)] = [
+            ("city", "city", 32), ("name", "name", 32), ("nickName", "nick_name", 32),
+            ("province", "province", 32), ("sex", "sex", 1), ("sign", "sign", 128),
+        ]
+        // Validate everything first, so a bad field changes nothing.
+        var values: [String?] = []
+        for field in fields {
+            let value = try c.params.string(field.param, maxLength: field.max)
+            if field.param == "sex", let value, !["", "男", "女"].contains(value) { throw HTTPError.invalid("sex") }
+            if field.param == "name", let value, value.isEmpty { throw HTTPError.invalid("name") }
+            values.append(value)
+        }
+        let db = try c.db
+        // COALESCE keeps the columns that were not sent; the statement text stays constant.
+        try db.query("""
+            UPDATE users SET city = COALESCE($2, city), name = COALESCE($3, name), nick_name = COALESCE($4, nick_name),
+                province = COALESCE($5, province), sex = COALESCE($6, sex), sign = COALESCE($7, sign), updated_at = now()
+            WHERE id = $1
+            """, [c.userId] + values.map { $0 as PGBindable? })
+        return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
+    }
+
+    func updateHead(_ c: RequestContext) throws -> Response {
+        let url = try c.params.required("headUrl", maxLength: 512)
+        guard isAcceptableHeadUrl(url) else { throw HTTPError.invalid("headUrl") }
+        let db = try c.db
+        try db.query("UPDATE users SET head_url = $2, updated_at = now() WHERE id = $1", [c.userId, url])
+        return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
+    }
+
+    /// An avatar is either a file this server stored (its `/uploads/YYYY/MM/name.ext` path or URL)
+    /// or an https URL.
+    func isAcceptableHeadUrl(_ url: String) -> Bool {
+        if url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) { return false }
+        for prefix in Set([config.uploadsURL + "/", "/uploads/"]) where url.hasPrefix(prefix) {
+            let relative = String(url.dropFirst(prefix.count))
+            return UploadsFeature.isStoredName(relative)
+                && FileManager.default.fileExists(atPath: config.uploadsDir + "/" + relative)
+        }
+        return url.hasPrefix("https://") && url.count > "https://".count
+    }
+
+    func updatePrivateSetting(_ c: RequestContext) throws -> Response {
+        let needAuth = try c.params.flag("needAuth")
+        let newNotification = try c.params.flag("newNotification")
+        let searchMobile = try c.params.flag("searchMobile")
+        let rows = try c.db.query("""
+            UPDATE users SET need_auth = COALESCE($2, need_auth), new_notification = COALESCE($3, new_notification),
+                search_mobile = COALESCE($4, search_mobile), updated_at = now()
+            WHERE id = $1 RETURNING need_auth, new_notification, search_mobile
+            """, [c.userId, needAuth, newNotification, searchMobile])
+        guard let row = rows.first else { throw HTTPError.unauthorized }
+        return .ok(["needAuth": .int(row.boolValue(0) ? 1 : 0), "newNotification": .int(row.boolValue(1) ? 1 : 0),
+                    "searchMobile": .int(row.boolValue(2) ? 1 : 0)])
+    }
+
+    func updateAuth(_ c: RequestContext) throws -> Response {
+        let idNo = IdNumber.normalized(try c.params.required("idNo", maxLength: 18))
+        let mobile = try c.params.mobile()
+        let name = try c.params.required("name", maxLength: 32)
+        let code = try c.params.required("validateNum", maxLength: 6)
+        guard IdNumber.isValid(idNo) else { throw HTTPError.invalid("idNo") }
+        let db = try c.db
+        guard let row = try db.query("SELECT mobile, auth_status FROM users WHERE id = $1", [c.userId]).first else {
+            throw HTTPError.unauthorized
+        }
+        guard row.text(0) == mobile else { return .outcome(-1, "mobile is not your own") }
+        if row.int(1) == 2 { return .outcome(-1, "already verified") }
+        guard try codes.verify(mobile: mobile, code: code, db: db) else {
+            return .outcome(3, "wrong or expired verification code")
+        }
+        let sealed = try Sealing.seal(Array(idNo.utf8), key: config.secretKey, purpose: "id-number")
+        try db.transaction {
+            try db.query("""
+                INSERT INTO identity_verifications (user_id, real_name, id_no_masked, id_no_sealed)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (user_id) DO UPDATE SET real_name = EXCLUDED.real_name, id_no_masked = EXCLUDED.id_no_masked,
+                    id_no_sealed = EXCLUDED.id_no_sealed, submitted_at = now(), decided_at = NULL
+                """, [c.userId, name, IdNumber.mask(idNo), PGBytes(sealed)])
+            try db.query("UPDATE users SET auth_status = 1, updated_at = now() WHERE id = $1", [c.userId])
+        }
+        return .ok(["isAuth": 1, "idNo": .string(IdNumber.mask(idNo)), "name": .string(name)])
+    }
+
+    func queryUser(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        let rows = try c.db.query("""
+            SELECT \(Profile.columns) FROM users u WHERE u.mobile = $1 AND (u.search_mobile OR u.id = $2)
+            """, [mobile, c.userId])
+        guard let row = rows.first else { return .ok(.null) }
+        let profile = Profile(row: row)
+        let relation = try relationLookup?(c, profile.userId)
+        return .ok(profile.json(revealMobile: profile.userId == c.userId || relation?.isFriend == true))
+    }
+
+    func getUserById(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        guard let profile = try loadProfile(destId, db: c.db) else { return .outcome(-1, "no such user") }
+        let relation = try relationLookup?(c, destId) ?? (isFriend: false, remark: "", blocked: false)
+        let album = try albumLookup?(c, destId) ?? []
+        return .ok([
+            "user": profile.json(revealMobile: destId == c.userId || relation.isFriend),
+            "isFriend": .bool(relation.isFriend),
+            "remark": .string(relation.remark),
+            "blocked": .bool(relation.blocked),
+            "album": .array(album.map(JSON.string)),
+        ])
+    }
+
+    func loadProfile(_ userId: Int64, db: PGConnection) throws -> Profile? {
+        try db.query("SELECT \(Profile.columns) FROM users u WHERE u.id = $1", [userId]).first.map { Profile(row: $0) }
+    }
+
+    // MARK: operator actions
+
+    /// `chat-fcgi admin auth approve|reject USERID`: decides a verification under review.
+    public static func decideVerification(userId: Int64, approve: Bool, db: PGConnection) throws -> Bool {
+        try db.transaction {
+            let rows = try db.query("""
+                UPDATE users SET auth_status = $2, updated_at = now() WHERE id = $1 AND auth_status = 1 RETURNING id
+                """, [userId, approve ? 2 : 3])
+            guard !rows.isEmpty else { return false }
+            try db.query("UPDATE identity_verifications SET decided_at = now() WHERE user_id = $1", [userId])
+            return true
+        }
+    }
+}

@@ -1,0 +1,43 @@
+/// Session tokens: 256-bit random values, stored only as their SHA-256.
+///
+/// A session lasts 30 days from its last use. Recording every use would turn each read into a
+/// write, so `last_used_at` is refreshed at most once a minute per session: a session can end up
+/// to a minute earlier than 30 days after its very last request, never later.
+public enum Sessions {
+    public static let lifetimeDays = 30
+
+    static func hash(_ token: String) -> [UInt8] { Crypto.sha256(Array(token.utf8)) }
+
+    static func isWellFormed(_ token: String) -> Bool {
+        token.utf8.count == 64 && token.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+
+    /// Starts a session for the device kind, ending that kind's previous session.
+    public static func create(userId: Int64, device: Int, db: PGConnection) throws -> String {
+        let token = Crypto.randomToken()
+        try db.query("""
+            INSERT INTO sessions (token_hash, user_id, device) VALUES ($1, $2, $3)
+            ON CONFLICT (user_id, device) DO UPDATE
+            SET token_hash = EXCLUDED.token_hash, created_at = now(), last_used_at = now()
+            """, [PGBytes(hash(token)), userId, device])
+        return token
+    }
+
+    /// The user of a live session, or 401.
+    public static func authenticate(token: String, db: PGConnection) throws -> Int64 {
+        guard isWellFormed(token) else { throw HTTPError.unauthorized }
+        let rows = try db.query("""
+            SELECT user_id, last_used_at < now() - interval '1 minute' FROM sessions
+            WHERE token_hash = $1 AND last_used_at > now() - interval '30 days'
+            """, [PGBytes(hash(token))])
+        guard let row = rows.first else { throw HTTPError.unauthorized }
+        if row.boolValue(1) {
+            try db.query("UPDATE sessions SET last_used_at = now() WHERE token_hash = $1", [PGBytes(hash(token))])
+        }
+        return row.int64Value(0)
+    }
+
+    public static func endAll(userId: Int64, db: PGConnection) throws {
+        try db.query("DELETE FROM sessions WHERE user_id = $1", [userId])
+    }
+}

@@ -1,0 +1,91 @@
+/// The request pipeline after parsing: route, read the form body, authenticate, run the handler,
+/// and turn every failure into the contract's envelope. It knows nothing of any feature: the
+/// session check is handed in as `authenticate`.
+public final class Responder {
+    public let router: Router
+    let maxFormBytes: Int
+    let authenticate: (RequestContext, String) throws -> Int64
+
+    /// - Parameter authenticate: maps a session token to its user id, or throws 401.
+    public init(router: Router, maxFormBytes: Int,
+                authenticate: @escaping (RequestContext, String) throws -> Int64) {
+        self.router = router
+        self.maxFormBytes = maxFormBytes
+        self.authenticate = authenticate
+    }
+
+    public struct Outcome {
+        public var response: Response
+        public var userId: Int64
+        /// True when the body was left partly unread (the connection must not be reused).
+        public var bodyLeftUnread: Bool
+    }
+
+    public func respond(to request: Request, db: PGConnection) -> Outcome {
+        let context = RequestContext(request: request, db: db)
+        var bodyRead = request.contentLength == 0 || request.body == nil
+        do {
+            guard let route = router.route(for: request.path) else { throw HTTPError.notFound }
+            guard request.method == "GET" || request.method == "POST" || request.method == "HEAD" else {
+                throw HTTPError.methodNotAllowed
+            }
+            if route.body == .form && request.mediaType == "application/x-www-form-urlencoded" {
+                let bytes = try readForm(request)
+                bodyRead = true
+                request.params.merge(try FormURLEncoded.parse(bytes))
+            }
+            if route.body == .stream { bodyRead = true } // the handler owns the body
+            if route.requiresAuth {
+                guard let token = Responder.token(of: request) else { throw HTTPError.unauthorized }
+                context.userId = try authenticate(context, token)
+                // The original API trusted a `userId` parameter; here it may only confirm the session.
+                if let claimed = request.params["userId"], !claimed.isEmpty, claimed != String(context.userId) {
+                    throw HTTPError.forbidden("userId does not match the session")
+                }
+            }
+            let response = try route.handler(context)
+            return Outcome(response: response, userId: context.userId, bodyLeftUnread: !bodyRead)
+        } catch let error as HTTPError {
+            return Outcome(response: .error(error), userId: context.userId, bodyLeftUnread: !bodyRead)
+        } catch let error as PGError {
+            Log.error("request.db_error", ["rid": request.requestId, "path": request.path,
+                                           "sqlstate": error.sqlState ?? "-", "error": error.message])
+            return Outcome(response: .error(.internalError), userId: context.userId, bodyLeftUnread: !bodyRead)
+        } catch {
+            Log.error("request.error", ["rid": request.requestId, "path": request.path, "error": String(describing: error)])
+            return Outcome(response: .error(.internalError), userId: context.userId, bodyLeftUnread: !bodyRead)
+        }
+    }
+
+    /// The session token: the `token` parameter or `Authorization: Bearer <token>`.
+    static func token(of request: Request) -> String? {
+        if let auth = request.authorization {
+            let parts = auth.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                let token = parts[1].trimmedSpaces
+                if !token.isEmpty { return token }
+            }
+        }
+        if let token = request.params["token"], !token.isEmpty { return token }
+        return nil
+    }
+
+    private func readForm(_ request: Request) throws -> [UInt8] {
+        if let length = request.contentLength, length > maxFormBytes { throw HTTPError.payloadTooLarge }
+        guard let body = request.body else { return [] }
+        var bytes = [UInt8](repeating: 0, count: min(request.contentLength ?? 16384, maxFormBytes) + 1)
+        var filled = 0
+        while true {
+            if filled == bytes.count {
+                if bytes.count > maxFormBytes { throw HTTPError.payloadTooLarge }
+                bytes.append(contentsOf: repeatElement(0, count: min(bytes.count, maxFormBytes + 1 - bytes.count)))
+            }
+            let n = bytes.withUnsafeMutableBytes { body.readBody(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+            if n == 0 { break }
+            filled += n
+        }
+        if filled > maxFormBytes { throw HTTPError.payloadTooLarge }
+        bytes.removeSubrange(filled...)
+        return bytes
+    }
+}

@@ -1,0 +1,59 @@
+/// A response: status, content type, body and any extra headers.
+///
+/// Application responses are the JSON envelope of the contract: `{"code", "info", "data"}`.
+public struct Response {
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+    public var headers: [(String, String)]
+
+    public init(status: Int = 200, contentType: String = "application/json; charset=utf-8", body: [UInt8],
+                headers: [(String, String)] = []) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+
+    /// The contract's envelope. `code` 1 is success; any business outcome is HTTP 200.
+    public static func envelope(code: Int = 1, info: String = "ok", data: JSON = .null, status: Int = 200) -> Response {
+        var body: [UInt8] = []
+        body.reserveCapacity(128)
+        body.append(contentsOf: "{\"code\":".utf8)
+        body.append(contentsOf: String(code).utf8)
+        body.append(contentsOf: ",\"info\":".utf8)
+        JSON.writeString(info, into: &body)
+        body.append(contentsOf: ",\"data\":".utf8)
+        data.write(into: &body)
+        body.append(UInt8(ascii: "}"))
+        return Response(status: status, body: body)
+    }
+
+    public static func ok(_ data: JSON = .null, info: String = "ok") -> Response { envelope(data: data) }
+
+    /// A business failure (HTTP 200) with an endpoint-specific code.
+    public static func outcome(_ code: Int, _ info: String, data: JSON = .null) -> Response {
+        envelope(code: code, info: info, data: data)
+    }
+
+    public static func error(_ error: HTTPError) -> Response {
+        envelope(code: error.code, info: error.info, status: error.status)
+    }
+
+    /// The status line's reason phrase, for the CGI `Status:` header.
+    public static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: return "OK"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 413: return "Payload Too Large"
+        case 429: return "Too Many Requests"
+        case 500: return "Internal Server Error"
+        case 503: return "Service Unavailable"
+        default: return "Status"
+        }
+    }
+}

@@ -1,0 +1,257 @@
+import CLibPQ
+import Foundation
+
+/// A PostgreSQL error. `message` goes to the log only; clients see a generic envelope.
+public struct PGError: Error, CustomStringConvertible {
+    public var sqlState: String?
+    public var message: String
+    /// True when the connection itself failed (as opposed to the statement).
+    public var connectionLost: Bool
+
+    public var description: String { "PostgreSQL error \(sqlState ?? "-"): \(message)" }
+    public var isUniqueViolation: Bool { sqlState == "23505" }
+    /// Serialization failure or deadlock: the transaction can simply be run again.
+    public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+}
+
+/// A value that can be bound as a statement parameter (always sent as text, never spliced into SQL).
+public protocol PGBindable {
+    var pgText: String { get }
+}
+extension String: PGBindable { public var pgText: String { self } }
+extension Substring: PGBindable { public var pgText: String { String(self) } }
+extension Int: PGBindable { public var pgText: String { String(self) } }
+extension Int64: PGBindable { public var pgText: String { String(self) } }
+extension Int32: PGBindable { public var pgText: String { String(self) } }
+extension Bool: PGBindable { public var pgText: String { self ? "t" : "f" } }
+/// Binary data bound as a `bytea` in hex form.
+public struct PGBytes: PGBindable {
+    public var bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var pgText: String { "\\x" + Crypto.hex(bytes) }
+}
+
+/// One libpq connection, owned by exactly one thread at a time. It frees its `PGconn` on deinit.
+///
+/// Every statement goes through `PQprepare`/`PQexecPrepared` with a per-connection cache keyed by
+/// the SQL text: features write their SQL as constant strings, so the cache stays small and each
+/// statement is parsed and planned once per connection.
+public final class PGConnection {
+    public let conninfo: String
+    private var conn: OpaquePointer?
+    private var prepared: [String: String] = [:]
+    private var transactionDepth = 0
+
+    public init(conninfo: String) {
+        self.conninfo = conninfo
+    }
+
+    deinit {
+        if let conn { PQfinish(conn) }
+    }
+
+    public var isConnected: Bool {
+        guard let conn else { return false }
+        return PQstatus(conn) == CONNECTION_OK
+    }
+
+    public func connect() throws {
+        if let old = conn { PQfinish(old); conn = nil }
+        prepared.removeAll()
+        transactionDepth = 0
+        let c = PQconnectdb(conninfo)
+        guard let c, PQstatus(c) == CONNECTION_OK else {
+            let message = c.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            if let c { PQfinish(c) }
+            throw PGError(sqlState: nil, message: message.trimmingCharacters(in: .whitespacesAndNewlines),
+                          connectionLost: true)
+        }
+        conn = c
+    }
+
+    /// Makes sure the connection is usable before a request starts using it.
+    ///
+    /// After a PostgreSQL restart an idle connection is dead, but libpq only finds out on the next
+    /// use. `PQconsumeInput` reads whatever the server sent (the termination notice, or EOF) without
+    /// blocking, so a dead connection is replaced *before* any statement runs on it, and no
+    /// statement ever has to be retried blindly.
+    public func ensureAlive() throws {
+        guard let conn else { try connect(); return }
+        if PQstatus(conn) != CONNECTION_OK || PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK {
+            Log.warn("db.reconnect", ["reason": "connection lost"])
+            try connect()
+        }
+    }
+
+    /// Runs one statement with bound parameters.
+    @discardableResult
+    public func query(_ sql: String, _ params: [PGBindable?] = []) throws -> PGResult {
+        if conn == nil { try connect() }
+        let name: String
+        if let existing = prepared[sql] {
+            name = existing
+        } else {
+            name = "s\(prepared.count)"
+            let result = PQprepare(conn, name, sql, Int32(params.count), nil)
+            try check(result, sql: sql).clear()
+            prepared[sql] = name
+        }
+        let texts = params.map { $0?.pgText }
+        let result: OpaquePointer? = withCStrings(texts) { pointers in
+            PQexecPrepared(conn, name, Int32(texts.count), pointers, nil, nil, 0)
+        }
+        return try check(result, sql: sql)
+    }
+
+    /// Runs SQL text with no parameters (transaction control, migrations). Several statements allowed.
+    public func execute(_ sql: String) throws {
+        if conn == nil { try connect() }
+        try check(PQexec(conn, sql), sql: sql).clear()
+    }
+
+    /// Runs `body` in a transaction, retrying it on serialization failures and deadlocks.
+    public func transaction<T>(isolation: String = "READ COMMITTED", attempts: Int = 5,
+                               _ body: () throws -> T) throws -> T {
+        precondition(transactionDepth == 0, "nested transactions are not supported")
+        var attempt = 0
+        while true {
+            attempt += 1
+            try execute("BEGIN ISOLATION LEVEL " + isolation)
+            transactionDepth = 1
+            do {
+                let value = try body()
+                try execute("COMMIT")
+                transactionDepth = 0
+                return value
+            } catch {
+                transactionDepth = 0
+                if isConnected { try? execute("ROLLBACK") }
+                if let pg = error as? PGError, pg.isRetryable, attempt < attempts {
+                    // Back off a little, with jitter, so that the competing transactions interleave.
+                    usleep(UInt32.random(in: 1_000...(5_000 * UInt32(attempt))))
+                    continue
+                }
+                throw error
+            }
+        }
+    }
+
+    private func check(_ result: OpaquePointer?, sql: String) throws -> PGResult {
+        guard let result else {
+            throw PGError(sqlState: nil, message: String(cString: PQerrorMessage(conn)), connectionLost: !isConnected)
+        }
+        let status = PQresultStatus(result)
+        if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
+            return PGResult(result)
+        }
+        let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
+        PQclear(result)
+        let lost = !isConnected
+        if lost { prepared.removeAll() }
+        throw PGError(sqlState: state, message: message, connectionLost: lost)
+    }
+
+    // MARK: LISTEN/NOTIFY support
+
+    public var socket: Int32 { conn.map { PQsocket($0) } ?? -1 }
+
+    /// Reads pending input and returns the notifications that arrived (channel, payload).
+    public func drainNotifications() throws -> [(channel: String, payload: String)] {
+        guard let conn else { return [] }
+        if PQconsumeInput(conn) == 0 {
+            throw PGError(sqlState: nil, message: String(cString: PQerrorMessage(conn)), connectionLost: true)
+        }
+        var out: [(String, String)] = []
+        while let n = PQnotifies(conn) {
+            out.append((String(cString: n.pointee.relname), String(cString: n.pointee.extra)))
+            PQfreemem(n)
+        }
+        return out
+    }
+}
+
+/// Calls `body` with a C array of C strings (nil stays a NULL pointer = SQL NULL).
+private func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    var cStrings: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { for p in cStrings { free(p) } }
+    return cStrings.withUnsafeMutableBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) {
+            body(buffer.count == 0 ? nil : $0)
+        }
+    }
+}
+
+/// The rows of one statement; frees its `PGresult` on deinit.
+public final class PGResult {
+    private var result: OpaquePointer?
+    public let rowCount: Int
+    public let columnCount: Int
+
+    init(_ result: OpaquePointer) {
+        self.result = result
+        rowCount = Int(PQntuples(result))
+        columnCount = Int(PQnfields(result))
+    }
+
+    deinit { if let result { PQclear(result) } }
+
+    func clear() { if let result { PQclear(result) }; result = nil }
+
+    /// Number of rows a command touched (UPDATE/DELETE/INSERT).
+    public var affectedRows: Int {
+        guard let result, let s = PQcmdTuples(result) else { return 0 }
+        return Int(String(cString: s)) ?? 0
+    }
+
+    public var isEmpty: Bool { rowCount == 0 }
+
+    public subscript(row: Int) -> PGRow { PGRow(result: self, row: row) }
+    public var first: PGRow? { rowCount > 0 ? self[0] : nil }
+    public var rows: [PGRow] { (0..<rowCount).map { self[$0] } }
+
+    func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(result, Int32(row), Int32(column)) == 1 }
+
+    func string(_ row: Int, _ column: Int) -> String? {
+        if isNull(row, column) { return nil }
+        return String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+    }
+
+    func int64(_ row: Int, _ column: Int) -> Int64? {
+        if isNull(row, column) { return nil }
+        // Parse the digits in place: avoids a String allocation per cell on hot paths.
+        guard var p = PQgetvalue(result, Int32(row), Int32(column)) else { return nil }
+        var negative = false
+        if p.pointee == CChar(UInt8(ascii: "-")) { negative = true; p += 1 }
+        var value: Int64 = 0
+        while p.pointee != 0 {
+            let digit = Int64(p.pointee) - 48
+            guard digit >= 0 && digit <= 9 else { return nil }
+            value = value &* 10 &+ digit
+            p += 1
+        }
+        return negative ? -value : value
+    }
+
+    func bool(_ row: Int, _ column: Int) -> Bool? {
+        if isNull(row, column) { return nil }
+        return PQgetvalue(result, Int32(row), Int32(column))?.pointee == CChar(UInt8(ascii: "t"))
+    }
+}
+
+/// One row of a result, read by column index in the order of the SELECT list.
+public struct PGRow {
+    let result: PGResult
+    let row: Int
+
+    public func string(_ column: Int) -> String? { result.string(row, column) }
+    public func int64(_ column: Int) -> Int64? { result.int64(row, column) }
+    public func int(_ column: Int) -> Int? { result.int64(row, column).map { Int($0) } }
+    public func bool(_ column: Int) -> Bool? { result.bool(row, column) }
+    public func isNull(_ column: Int) -> Bool { result.isNull(row, column) }
+
+    /// Non-optional accessors for NOT NULL columns.
+    public func text(_ column: Int) -> String { result.string(row, column) ?? "" }
+    public func int64Value(_ column: Int) -> Int64 { result.int64(row, column) ?? 0 }
+    public func boolValue(_ column: Int) -> Bool { result.bool(row, column) ?? false }
+}

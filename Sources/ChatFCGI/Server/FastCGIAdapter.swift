@@ -1,0 +1,70 @@
+/// Turns a FastCGI exchange into a `Request`, runs the responder, writes the response and the
+/// access-log line. This is the "request parsing" step between the FastCGI layer and the router.
+extension FastCGIExchange: BodyStream {}
+
+public enum FastCGIAdapter {
+    /// Largest unread body remainder drained to keep a connection reusable; beyond it, close.
+    static let drainLimit = 256 * 1024
+
+    public static func handle(_ exchange: FastCGIExchange, responder: Responder, db: PGConnection) {
+        let started = monotonicNanos()
+        let requestId = exchange.param("HTTP_X_REQUEST_ID").flatMap { isSafeRequestId($0) ? $0 : nil }
+            ?? Crypto.hex(Crypto.randomBytes(16))
+        let method = exchange.param("REQUEST_METHOD") ?? "GET"
+        // DOCUMENT_URI is the normalised path without the query string.
+        let path = exchange.param("DOCUMENT_URI") ?? exchange.param("SCRIPT_NAME") ?? "/"
+        let query = exchange.param("QUERY_STRING") ?? ""
+        let lengthText = exchange.param("CONTENT_LENGTH") ?? ""
+        let contentLength = lengthText.isEmpty ? nil : Int(lengthText)
+
+        var outcome: Responder.Outcome
+        do {
+            let params = Params(try FormURLEncoded.parse(query))
+            let request = Request(method: method, path: path, queryString: query,
+                                  contentType: exchange.param("CONTENT_TYPE") ?? "",
+                                  contentLength: contentLength, requestId: requestId,
+                                  remoteAddress: exchange.param("REMOTE_ADDR") ?? "",
+                                  authorization: exchange.param("HTTP_AUTHORIZATION"),
+                                  params: params, body: exchange)
+            outcome = responder.respond(to: request, db: db)
+        } catch let error as HTTPError {
+            outcome = Responder.Outcome(response: .error(error), userId: 0, bodyLeftUnread: contentLength != 0)
+        } catch {
+            outcome = Responder.Outcome(response: .error(.internalError), userId: 0, bodyLeftUnread: contentLength != 0)
+        }
+        if outcome.bodyLeftUnread {
+            _ = exchange.discardBody(limit: drainLimit)
+        }
+        write(outcome.response, requestId: requestId, headOnly: method == "HEAD", to: exchange)
+
+        let micros = (monotonicNanos() - started) / 1000
+        Log.info("access", ["method": method, "path": path, "status": outcome.response.status,
+                            "ms": formatMillis(micros), "rid": requestId, "uid": outcome.userId])
+    }
+
+    static func write(_ response: Response, requestId: String, headOnly: Bool, to exchange: FastCGIExchange) {
+        var head = "Status: \(response.status) \(Response.reason(response.status))\r\n"
+        head += "Content-Type: \(response.contentType)\r\n"
+        head += "Content-Length: \(response.body.count)\r\n"
+        head += "X-Request-Id: \(requestId)\r\n"
+        head += "Cache-Control: no-store\r\n"
+        for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        var bytes = Array(head.utf8)
+        if !headOnly { bytes.append(contentsOf: response.body) }
+        exchange.write(bytes)
+    }
+
+    /// nginx's `$request_id` is 32 hex digits; anything else a client smuggles in is replaced.
+    static func isSafeRequestId(_ id: String) -> Bool {
+        let bytes = id.utf8
+        return !bytes.isEmpty && bytes.count <= 64 && bytes.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || $0 == 0x2D
+        }
+    }
+
+    static func formatMillis(_ micros: UInt64) -> String {
+        let fraction = micros % 1000
+        return "\(micros / 1000)." + (fraction < 10 ? "00" : fraction < 100 ? "0" : "") + "\(fraction)"
+    }
+}
