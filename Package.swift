@@ -18,8 +18,7 @@ let package = Package(
         .target(
             name: "ChatFCGI",
             dependencies: ["CFastCGI", "CLibPQ", "CCrypto"],
-            path: "Sources/ChatFCGI",
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            path: "Sources/ChatFCGI"
         ),
         .executableTarget(name: "chat-fcgi", dependencies: ["ChatFCGI"], path: "Sources/chat-fcgi"),
         .testTarget(name: "ChatFCGITests", dependencies: ["ChatFCGI"], path: "Tests/ChatFCGITests"),

@@ -186,6 +186,9 @@ public final class FastCGIServer: @unchecked Sendable {
             // listen_sock -1: if the connection ends, libfcgi must not accept on its own (it would block).
             FCGX_InitRequest(request, -1, 0)
             request.pointee.ipcFd = fd
+            // FCGX_Accept_r first "finishes" the previous request and closes the connection unless
+            // it is marked kept; this connection has had no request yet, so keep it open.
+            request.pointee.keepConnection = 1
             serve(request)
         }
 

@@ -1,0 +1,112 @@
+import XCTest
+@testable import ChatFCGI
+
+/// A body stream over bytes, fed in small pieces to exercise the pipeline's reading loop.
+final class BytesBody: BodyStream {
+    var bytes: [UInt8]
+    var offset = 0
+    let piece: Int
+    init(_ text: String, piece: Int = 7) { bytes = Array(text.utf8); self.piece = piece }
+    func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let n = min(piece, buffer.count, bytes.count - offset)
+        for i in 0..<n { buffer[i] = bytes[offset + i] }
+        offset += n
+        return n
+    }
+}
+
+final class ResponderTests: XCTestCase {
+    /// No database: these routes never touch it, and the connection is only opened on first use.
+    let db = PGConnection(conninfo: "host=/nonexistent")
+
+    func makeResponder(auth: @escaping (RequestContext, String) throws -> Int64 = { _, token in
+        guard token == "good" else { throw HTTPError.unauthorized }
+        return 42
+    }) -> Responder {
+        let router = Router()
+        router.add("/open", auth: false) { c in .ok(["echo": .string(c.params["a"] ?? "")]) }
+        router.add("/private") { c in .ok(["user": .int(c.userId)]) }
+        router.add("/fails", auth: false) { _ in throw HTTPError.invalid("x") }
+        router.add("/crashes", auth: false) { _ in struct Boom: Error {}; throw Boom() }
+        return Responder(router: router, maxFormBytes: 64, authenticate: auth)
+    }
+
+    func request(_ path: String, method: String = "GET", query: String = "", body: String? = nil,
+                 contentType: String = "application/x-www-form-urlencoded", authorization: String? = nil) throws -> Request {
+        Request(method: method, path: path, queryString: query, contentType: body == nil ? "" : contentType,
+                contentLength: body.map { $0.utf8.count }, requestId: "r1", authorization: authorization,
+                params: Params(try FormURLEncoded.parse(query)), body: body.map { BytesBody($0) })
+    }
+
+    func envelope(_ outcome: Responder.Outcome) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(outcome.response.body))) as? [String: Any] ?? [:]
+    }
+
+    func testUnknownPathIs404Envelope() throws {
+        let outcome = makeResponder().respond(to: try request("/nope"), db: db)
+        XCTAssertEqual(outcome.response.status, 404)
+        XCTAssertEqual(envelope(outcome)["code"] as? Int, -1)
+        XCTAssertTrue(envelope(outcome).keys.contains("data"))
+    }
+
+    func testMethodOtherThanGetOrPostIs405() throws {
+        let outcome = makeResponder().respond(to: try request("/open", method: "DELETE"), db: db)
+        XCTAssertEqual(outcome.response.status, 405)
+    }
+
+    func testBodyValueWinsOverQueryValue() throws {
+        let outcome = makeResponder().respond(to: try request("/open", method: "POST", query: "a=query", body: "a=body&b=2"), db: db)
+        XCTAssertEqual(outcome.response.status, 200)
+        XCTAssertEqual((envelope(outcome)["data"] as? [String: Any])?["echo"] as? String, "body")
+    }
+
+    func testOversizedFormIs413() throws {
+        let body = "a=" + String(repeating: "x", count: 100)
+        let outcome = makeResponder().respond(to: try request("/open", method: "POST", body: body), db: db)
+        XCTAssertEqual(outcome.response.status, 413)
+    }
+
+    func testMalformedFormIs400() throws {
+        let outcome = makeResponder().respond(to: try request("/open", method: "POST", body: "a=%zz"), db: db)
+        XCTAssertEqual(outcome.response.status, 400)
+        XCTAssertEqual(envelope(outcome)["code"] as? Int, -1)
+    }
+
+    func testAuthenticationByParameterAndBearer() throws {
+        let responder = makeResponder()
+        XCTAssertEqual(responder.respond(to: try request("/private"), db: db).response.status, 401)
+        XCTAssertEqual(responder.respond(to: try request("/private", query: "token=bad"), db: db).response.status, 401)
+        let byParam = responder.respond(to: try request("/private", query: "token=good"), db: db)
+        XCTAssertEqual(byParam.response.status, 200)
+        XCTAssertEqual(byParam.userId, 42)
+        let byHeader = responder.respond(to: try request("/private", authorization: "Bearer good"), db: db)
+        XCTAssertEqual((envelope(byHeader)["data"] as? [String: Any])?["user"] as? Int, 42)
+    }
+
+    func testUserIdMustMatchTheSession() throws {
+        let responder = makeResponder()
+        XCTAssertEqual(responder.respond(to: try request("/private", query: "token=good&userId=42"), db: db).response.status, 200)
+        let mismatch = responder.respond(to: try request("/private", query: "token=good&userId=7"), db: db)
+        XCTAssertEqual(mismatch.response.status, 403)
+        XCTAssertEqual(envelope(mismatch)["code"] as? Int, -1)
+    }
+
+    func testHandlerErrorsBecomeEnvelopesAndInternalsStayHidden() throws {
+        let responder = makeResponder()
+        let invalid = responder.respond(to: try request("/fails"), db: db)
+        XCTAssertEqual(invalid.response.status, 400)
+        XCTAssertEqual(envelope(invalid)["info"] as? String, "invalid parameter: x")
+        let crash = responder.respond(to: try request("/crashes"), db: db)
+        XCTAssertEqual(crash.response.status, 500)
+        XCTAssertEqual(envelope(crash)["info"] as? String, "internal error")
+    }
+
+    func testRouterRefusesNothingItDoesNotKnowAndListsPaths() {
+        let router = Router()
+        router.add("/b") { _ in .ok() }
+        router.add("/a") { _ in .ok() }
+        XCTAssertEqual(router.paths, ["/a", "/b"])
+        XCTAssertNil(router.route(for: "/a/"))
+        XCTAssertNotNil(router.route(for: "/a"))
+    }
+}

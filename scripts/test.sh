@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# make test: deps, release build, test build, a throwaway stack on free ports, swift test, teardown.
+# Arguments are passed to `swift test` (e.g. --filter IntegrationTests).
+#
+# The tests get (besides STACK_DIR, HTTP_PORT, HTTPS_PORT, PG_PORT, CHAT_BIN, so that they can run
+# scripts/stack.sh pg-restart|reload on this very stack):
+#   CHAT_TEST_BASE_URL     http://127.0.0.1:$HTTP_PORT   (no nginx per-address rate limits)
+#   CHAT_TEST_HTTPS_URL    https://127.0.0.1:$HTTPS_PORT (production's rate limits, self-signed)
+#   CHAT_TEST_TLS_CERT     that certificate (PEM), CHAT_TEST_STACK_DIR, CHAT_TEST_SMS_OUTBOX,
+#   CHAT_TEST_PIDFILE, CHAT_TEST_STACK_SCRIPT, CHAT_TEST_CONFIG, CHAT_TEST_BINARY,
+#   CHAT_TEST_UPLOADS_DIR.
+# KEEP_STACK=1 leaves the stack's folder (logs, database files) in place after the run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK="$ROOT/scripts/stack.sh"
+if [ -d /opt/swift/usr/bin ]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
+cd "$ROOT"
+
+log() { printf '[test] %s\n' "$*" >&2; }
+
+"$STACK" deps
+"$STACK" build
+log "swift build --build-tests"
+swift build --build-tests
+
+# Free ports: pick_port VAR BASE sets VAR to a random port in [BASE, BASE+999] that nothing listens
+# on and that was not picked already.
+CHOSEN_PORTS=" "
+pick_port() {
+    local var="$1" base="$2" port tries=0
+    while :; do
+        port=$((base + RANDOM % 1000))
+        if [[ "$CHOSEN_PORTS" != *" $port "* ]] && [ -z "$(ss -Htln "sport = :$port")" ]; then
+            CHOSEN_PORTS="$CHOSEN_PORTS$port "
+            printf -v "$var" '%s' "$port"
+            return 0
+        fi
+        tries=$((tries + 1))
+        [ "$tries" -lt 200 ] || { log "no free port near $base"; return 1; }
+    done
+}
+
+STACK_DIR="$(mktemp -d /tmp/chat-test.XXXXXX)"
+export STACK_DIR
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM HUP
+    log "tearing down the stack in $STACK_DIR"
+    "$STACK" down || log "warning: stack.sh down failed"
+    if [ "$status" -ne 0 ]; then
+        local f
+        for f in "$STACK_DIR/log/chat-fcgi.log" "$STACK_DIR/nginx/logs/error.log" "$STACK_DIR/pg/postgresql.log"; do
+            if [ -s "$f" ]; then
+                printf -- '----- last 80 lines of %s -----\n' "$f" >&2
+                tail -n 80 "$f" >&2 || true
+            fi
+        done
+    fi
+    if [ "${KEEP_STACK:-0}" = "1" ]; then
+        log "KEEP_STACK=1: leaving $STACK_DIR"
+    elif [[ "$STACK_DIR" == /tmp/chat-test.* ]]; then
+        rm -rf -- "$STACK_DIR"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+pick_port HTTP_PORT 18080
+pick_port HTTPS_PORT 18080
+pick_port PG_PORT 56000
+CHAT_BIN="${CHAT_BIN:-$ROOT/.build/release/chat-fcgi}"
+export HTTP_PORT HTTPS_PORT PG_PORT CHAT_BIN
+
+log "stack in $STACK_DIR: http $HTTP_PORT, https $HTTPS_PORT, postgres $PG_PORT"
+"$STACK" up
+
+# The CHAT_TEST_* variables, exactly as `stack.sh env` prints them for this stack.
+eval "$("$STACK" env)"
+
+log "swift test $*"
+set +e
+swift test "$@"
+status=$?
+set -e
+log "swift test exited with $status"
+exit "$status"
