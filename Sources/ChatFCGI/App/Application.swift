@@ -13,6 +13,11 @@ public enum Application {
         return (router, accounts)
     }
 
+    /// Every feature's housekeeping, run by `PeriodicJobs` in the workers.
+    public static func jobs() -> [PeriodicJobs.Job] {
+        AccountsFeature.cleanupJobs
+    }
+
     public static func makeResponder(config: Config) -> Responder {
         let (router, accounts) = makeRouter(config: config)
         return Responder(router: router, maxFormBytes: config.maxFormBytes) { context, token in

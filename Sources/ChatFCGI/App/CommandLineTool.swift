@@ -39,6 +39,7 @@ public enum CommandLineTool {
         case "serve":
             return Supervisor(config: config).run()
         case "worker":
+            PeriodicJobs(conninfo: config.database, jobs: Application.jobs()).start()
             return WorkerProcess.run(config: config, responder: Application.makeResponder(config: config))
         case "migrate":
             do {

@@ -33,6 +33,15 @@ public final class AccountsFeature {
         router.add("/chat/getUserById", getUserById)
     }
 
+    /// Housekeeping: expired sessions and codes, and rate-limit history older than its window.
+    public static let cleanupJobs: [PeriodicJobs.Job] = [
+        .init(name: "sessions.expire", sql: "DELETE FROM sessions WHERE last_used_at < now() - interval '30 days'"),
+        .init(name: "sms_codes.expire", sql: "DELETE FROM sms_codes WHERE expires_at < now()"),
+        .init(name: "sms_sends.trim", sql: "DELETE FROM sms_sends WHERE sent_at < now() - interval '1 day'"),
+        .init(name: "login_failures.trim",
+              sql: "DELETE FROM login_failures WHERE failed_at < now() - interval '15 minutes'"),
+    ]
+
     /// The session check handed to the request pipeline.
     public func authenticate(_ context: RequestContext, token: String) throws -> Int64 {
         try Sessions.authenticate(token: token, db: context.db)
