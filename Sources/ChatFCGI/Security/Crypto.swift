@@ -129,9 +129,9 @@ public enum Crypto {
         return bytes.withUnsafeBytes { body($0.baseAddress!, $0.count) }
     }
 
-    /// Like `precondition`, but also enforced in `-Ounchecked` release builds (which the
-    /// ChatFCGI target uses): there `precondition` is not checked at all, and a skipped RNG
-    /// failure check would hand out predictable tokens. `fatalError` is always enforced.
+    /// Like `precondition`, but also enforced if the module is ever built with `-Ounchecked`
+    /// (where `precondition` is not checked at all, and a skipped RNG failure check would
+    /// hand out predictable tokens). `fatalError` is enforced in every optimisation mode.
     @inline(__always)
     private static func require(_ condition: Bool, _ message: @autoclosure () -> String = "") {
         if !condition { fatalError("Crypto: " + message()) }

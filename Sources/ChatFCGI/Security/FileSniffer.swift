@@ -313,9 +313,9 @@ public enum FileSniffer {
 
     // MARK: - Byte helpers
     //
-    // Callers check lengths explicitly before indexing: the release build uses -Ounchecked,
-    // which removes Swift's array bounds checks, so an unchecked index into attacker-supplied
-    // bytes would be an out-of-bounds read rather than a trap.
+    // Callers check lengths explicitly before indexing rather than relying on Swift's bounds
+    // traps: a malformed upload should yield nil, not crash the worker, and under -Ounchecked
+    // (should the target ever use it again) a missed check would be an out-of-bounds read.
 
     private static func be16(_ b: [UInt8], _ i: Int) -> Int { Int(b[i]) << 8 | Int(b[i + 1]) }
     private static func le16(_ b: [UInt8], _ i: Int) -> Int { Int(b[i]) | Int(b[i + 1]) << 8 }
@@ -340,7 +340,7 @@ private struct PositionalReader {
     /// Exactly `count` bytes at `offset`, or nil if the file ends first or a read fails.
     mutating func bytes(at offset: Int, count: Int) -> [UInt8]? {
         // Internal callers ask for at most a few dozen bytes; a larger request would need
-        // a bigger window, so refuse it (also under -Ounchecked, unlike `precondition`).
+        // a bigger window, so refuse it.
         guard count <= Self.windowSize else { return nil }
         guard offset >= 0 else { return nil }
         if offset < windowStart || offset + count > windowStart + window.count {
