@@ -20,17 +20,22 @@ public struct Params {
     public subscript(name: String) -> String? { values[name] }
     public func has(_ name: String) -> Bool { values[name] != nil }
 
-    /// A text value, or nil when absent. Over-long text, or text with NUL or other C0 controls
+    /// A text value, or nil when absent. Length is counted in characters (what a person sees:
+    /// an emoji with modifiers is one). Over-long text, or text with NUL or other C0 controls
     /// (except tab and newlines), is refused.
     public func string(_ name: String, maxLength: Int) throws -> String? {
         guard let value = values[name] else { return nil }
-        var count = 0
+        var scalars = 0
         for scalar in value.unicodeScalars {
-            count += 1
-            if count > maxLength { throw HTTPError.badRequest("\(name) is too long (at most \(maxLength) characters)") }
+            scalars += 1
+            // A character is rarely more than a few scalars; this bounds the work on hostile input.
+            if scalars > maxLength * 8 { throw HTTPError.badRequest("\(name) is too long (at most \(maxLength) characters)") }
             if scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r" || scalar.value == 0x7F {
                 throw HTTPError.invalid(name)
             }
+        }
+        if scalars > maxLength && value.count > maxLength {
+            throw HTTPError.badRequest("\(name) is too long (at most \(maxLength) characters)")
         }
         return value
     }

@@ -26,7 +26,9 @@ public final class Responder {
         var bodyRead = request.contentLength == 0 || request.body == nil
         do {
             guard let route = router.route(for: request.path) else { throw HTTPError.notFound }
-            guard request.method == "GET" || request.method == "POST" || request.method == "HEAD" else {
+            // Every endpoint takes GET and POST (API.md §1); nothing else, not even HEAD, since a
+            // GET here can have effects (sending a code) that a HEAD must not.
+            guard request.method == "GET" || request.method == "POST" else {
                 throw HTTPError.methodNotAllowed
             }
             if route.body == .form && request.mediaType == "application/x-www-form-urlencoded" {
@@ -39,7 +41,7 @@ public final class Responder {
                 guard let token = Responder.token(of: request) else { throw HTTPError.unauthorized }
                 context.userId = try authenticate(context, token)
                 // The original API trusted a `userId` parameter; here it may only confirm the session.
-                if let claimed = request.params["userId"], !claimed.isEmpty, claimed != String(context.userId) {
+                if let claimed = request.params["userId"], !claimed.isEmpty, Int64(claimed) != context.userId {
                     throw HTTPError.forbidden("userId does not match the session")
                 }
             }

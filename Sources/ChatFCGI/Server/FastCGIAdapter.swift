@@ -35,14 +35,14 @@ public enum FastCGIAdapter {
         if outcome.bodyLeftUnread {
             _ = exchange.discardBody(limit: drainLimit)
         }
-        write(outcome.response, requestId: requestId, headOnly: method == "HEAD", to: exchange)
+        write(outcome.response, requestId: requestId, to: exchange)
 
         let micros = (monotonicNanos() - started) / 1000
         Log.info("access", ["method": method, "path": path, "status": outcome.response.status,
                             "ms": formatMillis(micros), "rid": requestId, "uid": outcome.userId])
     }
 
-    static func write(_ response: Response, requestId: String, headOnly: Bool, to exchange: FastCGIExchange) {
+    static func write(_ response: Response, requestId: String, to exchange: FastCGIExchange) {
         var head = "Status: \(response.status) \(Response.reason(response.status))\r\n"
         head += "Content-Type: \(response.contentType)\r\n"
         head += "Content-Length: \(response.body.count)\r\n"
@@ -51,7 +51,7 @@ public enum FastCGIAdapter {
         for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         var bytes = Array(head.utf8)
-        if !headOnly { bytes.append(contentsOf: response.body) }
+        bytes.append(contentsOf: response.body)
         exchange.write(bytes)
     }
 

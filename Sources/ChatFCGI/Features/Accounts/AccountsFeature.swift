@@ -245,8 +245,8 @@ public final class AccountsFeature {
     func queryUser(_ c: RequestContext) throws -> Response {
         let mobile = try c.params.mobile()
         let rows = try c.db.query("""
-            SELECT \(Profile.columns) FROM users u WHERE u.mobile = $1 AND (u.search_mobile OR u.id = $2)
-            """, [mobile, c.userId])
+            SELECT \(Profile.columns) FROM users u WHERE u.mobile = $1 AND u.search_mobile
+            """, [mobile])
         guard let row = rows.first else { return .ok(.null) }
         let profile = Profile(row: row)
         let relation = try relationLookup?(c, profile.userId)

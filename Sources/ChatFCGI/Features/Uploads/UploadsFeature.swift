@@ -9,6 +9,7 @@ public final class UploadsFeature {
     static let maxImagesPerRequest = 9
     static let chunkSize = 64 * 1024
     static let nameLength = 24
+    static let multipartOverhead = 1 << 20
 
     public init(config: Config) {
         self.config = config
@@ -40,10 +41,10 @@ public final class UploadsFeature {
               let boundary = MultipartParser.boundary(fromContentType: request.contentType) else {
             throw HTTPError.badRequest("expected a multipart/form-data body with the field fileUpload")
         }
-        let overhead = 1 << 20
-        if let length = request.contentLength, length > config.maxImageBytes * UploadsFeature.maxImagesPerRequest + overhead {
-            throw HTTPError.payloadTooLarge
-        }
+        // The whole request, all images together, is bounded like nginx bounds it: the image limit
+        // plus room for the multipart framing and small fields.
+        let requestLimit = config.maxImageBytes + UploadsFeature.multipartOverhead
+        if let length = request.contentLength, length > requestLimit { throw HTTPError.payloadTooLarge }
         guard let body = request.body else { throw HTTPError.missing("fileUpload") }
 
         let parser = MultipartParser(boundary: boundary)
@@ -51,8 +52,15 @@ public final class UploadsFeature {
         var currentIsFile = false
         var otherPartBytes = 0
         var results: [JSON] = []
+        var storedPaths: [String] = []
+        var received = 0
         var buffer = [UInt8](repeating: 0, count: UploadsFeature.chunkSize)
-        defer { current?.discard() }
+        var succeeded = false
+        defer {
+            current?.discard()
+            // All or nothing: a request that fails leaves none of its images behind.
+            if !succeeded { for path in storedPaths { unlink(config.uploadsDir + "/" + path) } }
+        }
 
         func handle(_ event: MultipartEvent) throws {
             switch event {
@@ -75,6 +83,7 @@ public final class UploadsFeature {
                 if currentIsFile, let file = current {
                     current = nil
                     let stored = try file.storeImage()
+                    storedPaths.append(stored.relativePath)
                     results.append([
                         "url": .string(url(for: stored.relativePath)), "size": .int(stored.size),
                         "width": .int(stored.width), "height": .int(stored.height),
@@ -87,12 +96,15 @@ public final class UploadsFeature {
         while true {
             let n = buffer.withUnsafeMutableBytes { body.readBody(into: $0) }
             if n == 0 { break }
+            received += n
+            if received > requestLimit { throw HTTPError.payloadTooLarge }
             try buffer.withUnsafeBytes { raw in
                 try parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), handle)
             }
         }
         try parser.finish()
         guard !results.isEmpty else { throw HTTPError.missing("fileUpload") }
+        succeeded = true
         return .ok(.array(results))
     }
 
