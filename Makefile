@@ -14,8 +14,11 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+# The toolchain: the swift on PATH, else the machine's /opt/swift.
+ifeq ($(shell command -v swift 2>/dev/null),)
 ifneq ($(wildcard /opt/swift/usr/bin/swift),)
 export PATH := /opt/swift/usr/bin:$(PATH)
+endif
 endif
 STACK := $(ROOT)/scripts/stack.sh
 TEST_ARGS ?=

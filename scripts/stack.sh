@@ -32,7 +32,8 @@ CHAT_BIN="${CHAT_BIN:-$ROOT/.build/release/chat-fcgi}"
 HTTP_RATE_LIMIT="${HTTP_RATE_LIMIT:-off}"
 STACK_EXTRA_CONFIG="${STACK_EXTRA_CONFIG:-}"
 
-if [ -d /opt/swift/usr/bin ]; then PATH="/opt/swift/usr/bin:$PATH"; fi
+# The toolchain: the one on PATH, else the machine's /opt/swift.
+if ! command -v swift >/dev/null 2>&1 && [ -d /opt/swift/usr/bin ]; then PATH="/opt/swift/usr/bin:$PATH"; fi
 export PATH
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -412,8 +413,8 @@ app_up() {
     local pid
     if pid="$(app_pid)"; then
         if [ "$CHAT_BIN" -nt "$LAUNCH_PID_FILE" ]; then
-            # Rebuilt since it started: a reload would exec the workers from the supervisor's
-            # (replaced) executable, so restart the supervisor itself.
+            # Rebuilt since it started: a reload would renew only the workers; restart so that
+            # the supervisor itself runs the new build too.
             log "chat-fcgi: $CHAT_BIN is newer than the running supervisor (pid $pid); restarting it"
             app_stop
         else
@@ -617,9 +618,19 @@ cmd_down() {
 # foreground (make run)
 
 FOREGROUND_STOPPING=0
+# Teardown that always runs to the end: not interrupted by a second Ctrl-C, and not killed by
+# SIGPIPE or stopped by a failing write when the terminal or the pipe it printed to is gone.
+foreground_stop() {
+    [ "$FOREGROUND_STOPPING" -eq 0 ] || return 0
+    FOREGROUND_STOPPING=1
+    set +e
+    trap '' PIPE HUP INT TERM
+    cmd_down
+}
+
 cmd_foreground() {
     local pid
-    trap 'if [ "$FOREGROUND_STOPPING" -eq 0 ]; then FOREGROUND_STOPPING=1; cmd_down; fi' EXIT
+    trap foreground_stop EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
     trap 'exit 129' HUP

@@ -14,7 +14,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="$ROOT/scripts/stack.sh"
-if [ -d /opt/swift/usr/bin ]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
+if ! command -v swift >/dev/null 2>&1 && [ -d /opt/swift/usr/bin ]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
 cd "$ROOT"
 
 log() { printf '[test] %s\n' "$*" >&2; }
@@ -24,14 +24,15 @@ log() { printf '[test] %s\n' "$*" >&2; }
 log "swift build --build-tests"
 swift build --build-tests
 
-# Free ports: pick_port VAR BASE sets VAR to a random port in [BASE, BASE+999] that nothing listens
-# on and that was not picked already.
+# Free ports: pick_port VAR BASE sets VAR to a random port in [BASE, BASE+999] that no TCP socket
+# uses in any state (not only listening ones) and that was not picked already. The bases stay
+# below Linux's ephemeral range (32768-60999), where outgoing connections come and go.
 CHOSEN_PORTS=" "
 pick_port() {
     local var="$1" base="$2" port tries=0
     while :; do
         port=$((base + RANDOM % 1000))
-        if [[ "$CHOSEN_PORTS" != *" $port "* ]] && [ -z "$(ss -Htln "sport = :$port")" ]; then
+        if [[ "$CHOSEN_PORTS" != *" $port "* ]] && [ -z "$(ss -Htan "sport = :$port")" ]; then
             CHOSEN_PORTS="$CHOSEN_PORTS$port "
             printf -v "$var" '%s' "$port"
             return 0
@@ -43,6 +44,7 @@ pick_port() {
 
 STACK_DIR="$(mktemp -d /tmp/chat-test.XXXXXX)"
 export STACK_DIR
+STACK_IS_UP=0
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
@@ -50,7 +52,7 @@ cleanup() {
     trap - EXIT INT TERM HUP
     log "tearing down the stack in $STACK_DIR"
     "$STACK" down || log "warning: stack.sh down failed"
-    if [ "$status" -ne 0 ]; then
+    if [ "$status" -ne 0 ] && [ "$STACK_IS_UP" = 1 ]; then   # (a failed `up` printed them itself)
         local f
         for f in "$STACK_DIR/log/chat-fcgi.log" "$STACK_DIR/nginx/logs/error.log" "$STACK_DIR/pg/postgresql.log"; do
             if [ -s "$f" ]; then
@@ -73,12 +75,13 @@ trap 'exit 129' HUP
 
 pick_port HTTP_PORT 18080
 pick_port HTTPS_PORT 18080
-pick_port PG_PORT 56000
+pick_port PG_PORT 25000
 CHAT_BIN="${CHAT_BIN:-$ROOT/.build/release/chat-fcgi}"
 export HTTP_PORT HTTPS_PORT PG_PORT CHAT_BIN
 
 log "stack in $STACK_DIR: http $HTTP_PORT, https $HTTPS_PORT, postgres $PG_PORT"
 "$STACK" up
+STACK_IS_UP=1
 
 # The CHAT_TEST_* variables, exactly as `stack.sh env` prints them for this stack.
 eval "$("$STACK" env)"

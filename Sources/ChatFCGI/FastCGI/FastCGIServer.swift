@@ -109,7 +109,10 @@ public final class FastCGIServer: @unchecked Sendable {
             let now = monotonicNanos()
             for slot in slots {
                 slot.lock.lock()
-                if slot.startNanos != 0 && !slot.reported && now - slot.startNanos > slowRequestNanos {
+                // `now` was read before the lock, so a request may have started after it: compare
+                // before subtracting (an unsigned underflow would trap).
+                if slot.startNanos != 0 && !slot.reported && now > slot.startNanos
+                    && now - slot.startNanos > slowRequestNanos {
                     slot.reported = true
                     let path = slot.path
                     let ms = (now - slot.startNanos) / 1_000_000
