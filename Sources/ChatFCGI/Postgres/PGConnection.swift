@@ -66,6 +66,12 @@ public final class PGConnection {
             throw PGError(sqlState: nil, message: message.trimmingCharacters(in: .whitespacesAndNewlines),
                           connectionLost: true)
         }
+        // Server notices (e.g. "relation already exists, skipping") go to the debug log, not to
+        // libpq's default of raw stderr lines.
+        PQsetNoticeProcessor(c, { _, message in
+            guard let message else { return }
+            Log.debug("db.notice", ["message": String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)])
+        }, nil)
         conn = c
     }
 
