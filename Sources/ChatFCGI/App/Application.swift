@@ -8,6 +8,14 @@ public enum Application {
         let accounts = AccountsFeature(config: config, sender: sender)
         accounts.register(on: router)
         UploadsFeature(config: config).register(on: router)
+        let groups = GroupsFeature()
+        groups.register(on: router)
+        let social = SocialFeature(groups: groups)
+        social.register(on: router)
+        accounts.relationLookup = { context, other in try social.relation(context, other) }
+        accounts.relationStatement = { context, other in SocialFeature.relationStatement(context.userId, other) }
+        accounts.relationDecode = SocialFeature.decodeRelation
+        accounts.readyContributors.append { context in social.readyPart(context) }
         // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.
         router.add("/_bench/fcgi", auth: false) { _ in .ok() }
         return (router, accounts)

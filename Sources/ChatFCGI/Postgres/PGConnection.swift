@@ -89,24 +89,74 @@ public final class PGConnection {
         }
     }
 
+    /// The name of the prepared statement for `sql`, preparing it on first use.
+    private func statementName(_ sql: String, parameterCount: Int) throws -> String {
+        if let existing = prepared[sql] { return existing }
+        let name = "s\(prepared.count)"
+        let result = PQprepare(conn, name, sql, Int32(parameterCount), nil)
+        try check(result, sql: sql).clear()
+        prepared[sql] = name
+        return name
+    }
+
     /// Runs one statement with bound parameters.
     @discardableResult
     public func query(_ sql: String, _ params: [PGBindable?] = []) throws -> PGResult {
         if conn == nil { try connect() }
-        let name: String
-        if let existing = prepared[sql] {
-            name = existing
-        } else {
-            name = "s\(prepared.count)"
-            let result = PQprepare(conn, name, sql, Int32(params.count), nil)
-            try check(result, sql: sql).clear()
-            prepared[sql] = name
-        }
+        let name = try statementName(sql, parameterCount: params.count)
         let texts = params.map { $0?.pgText }
         let result: OpaquePointer? = withCStrings(texts) { pointers in
             PQexecPrepared(conn, name, Int32(texts.count), pointers, nil, nil, 0)
         }
         return try check(result, sql: sql)
+    }
+
+    /// Runs independent statements in one round trip (libpq pipeline mode) and returns their
+    /// results in order. For reads that do not depend on each other, such as the parts of `ready`:
+    /// the server runs them back to back while the client waits once instead of once per statement.
+    public func pipeline(_ statements: [(sql: String, params: [PGBindable?])]) throws -> [PGResult] {
+        if statements.count == 1 { return [try query(statements[0].sql, statements[0].params)] }
+        if conn == nil { try connect() }
+        let names = try statements.map { try statementName($0.sql, parameterCount: $0.params.count) }
+        guard PQenterPipelineMode(conn) == 1 else {
+            throw PGError(sqlState: nil, message: "cannot enter pipeline mode", connectionLost: !isConnected)
+        }
+        var sendFailed = false
+        for (statement, name) in zip(statements, names) where !sendFailed {
+            let texts = statement.params.map { $0?.pgText }
+            let sent = withCStrings(texts) { pointers in
+                PQsendQueryPrepared(conn, name, Int32(texts.count), pointers, nil, nil, 0)
+            }
+            if sent != 1 { sendFailed = true }
+        }
+        if !sendFailed && PQpipelineSync(conn) != 1 { sendFailed = true }
+        if sendFailed {
+            let message = String(cString: PQerrorMessage(conn))
+            // A broken pipeline leaves the connection in an unknown state: start afresh next time.
+            try? connect()
+            throw PGError(sqlState: nil, message: message, connectionLost: true)
+        }
+        var results: [PGResult] = []
+        var firstError: Error? = nil
+        for statement in statements {
+            // Each statement yields its result, then a NULL marking its end.
+            let raw = PQgetResult(conn)
+            while let extra = PQgetResult(conn) { PQclear(extra) }
+            do {
+                results.append(try check(raw, sql: statement.sql))
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        // Then the sync point, after which the connection can leave pipeline mode.
+        while let tail = PQgetResult(conn) {
+            let done = PQresultStatus(tail) == PGRES_PIPELINE_SYNC
+            PQclear(tail)
+            if done { break }
+        }
+        PQexitPipelineMode(conn)
+        if let firstError { throw firstError }
+        return results
     }
 
     /// Runs SQL text with no parameters (transaction control, migrations). Several statements allowed.

@@ -5,9 +5,23 @@ import Foundation
 public final class AccountsFeature {
     let config: Config
     let codes: VerificationCodes
-    /// Extra parts of `ready` and `getUserById` that other features contribute (friends, groups…).
-    public var readyContributors: [(RequestContext, inout [(String, JSON)]) throws -> Void] = []
+    /// A part of `ready` that another feature contributes (friends, groups, unread counts…): the
+    /// statements it needs and how it fills its fields from their results. All parts' statements
+    /// run in one pipelined round trip.
+    public struct ReadyPart {
+        public var statements: [(sql: String, params: [PGBindable?])]
+        public var fill: ([PGResult], inout [(String, JSON)]) throws -> Void
+        public init(statements: [(sql: String, params: [PGBindable?])],
+                    fill: @escaping ([PGResult], inout [(String, JSON)]) throws -> Void) {
+            self.statements = statements
+            self.fill = fill
+        }
+    }
+    public var readyContributors: [(RequestContext) -> ReadyPart] = []
     public var relationLookup: ((RequestContext, Int64) throws -> (isFriend: Bool, remark: String, blocked: Bool))?
+    /// The same relation as a statement and a decoder, so `getUserById` can pipeline it.
+    public var relationStatement: ((RequestContext, Int64) -> (sql: String, params: [PGBindable?]))?
+    public var relationDecode: ((PGResult) -> (isFriend: Bool, remark: String, blocked: Bool))?
     public var albumLookup: ((RequestContext, Int64) throws -> [String])?
 
     public static let loginFailureLimit = 5
@@ -142,9 +156,11 @@ public final class AccountsFeature {
 
     func ready(_ c: RequestContext) throws -> Response {
         let db = try c.db
-        let rows = try db.query("SELECT \(Profile.columns), u.pay_pwd_hash IS NOT NULL FROM users u WHERE u.id = $1",
-                                [c.userId])
-        guard let row = rows.first else { throw HTTPError.unauthorized }
+        let parts = readyContributors.map { $0(c) }
+        let own: (sql: String, params: [PGBindable?]) =
+            ("SELECT \(Profile.columns), u.pay_pwd_hash IS NOT NULL FROM users u WHERE u.id = $1", [c.userId])
+        let results = try db.pipeline([own] + parts.flatMap(\.statements))
+        guard let row = results[0].first else { throw HTTPError.unauthorized }
         let profile = Profile(row: row)
         var data: [(String, JSON)] = [
             ("user", profile.json(revealMobile: true)),
@@ -153,7 +169,11 @@ public final class AccountsFeature {
             ("hasPayPwd", .bool(row.boolValue(Profile.columnCount))),
             ("isAuth", .int(profile.isAuth)),
         ]
-        for contribute in readyContributors { try contribute(c, &data) }
+        var next = 1
+        for part in parts {
+            try part.fill(Array(results[next..<(next + part.statements.count)]), &data)
+            next += part.statements.count
+        }
         return .ok(.object(data))
     }
 
@@ -255,8 +275,17 @@ public final class AccountsFeature {
 
     func getUserById(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
-        guard let profile = try loadProfile(destId, db: c.db) else { return .outcome(-1, "no such user") }
-        let relation = try relationLookup?(c, destId) ?? (isFriend: false, remark: "", blocked: false)
+        let db = try c.db
+        // The profile and the relation in one pipelined round trip.
+        var statements: [(sql: String, params: [PGBindable?])] = [
+            ("SELECT \(Profile.columns) FROM users u WHERE u.id = $1", [destId]),
+        ]
+        if let relationStatement { statements.append(relationStatement(c, destId)) }
+        let results = try db.pipeline(statements)
+        guard let row = results[0].first else { return .outcome(-1, "no such user") }
+        let profile = Profile(row: row)
+        let none: (isFriend: Bool, remark: String, blocked: Bool) = (false, "", false)
+        let relation = results.count > 1 ? relationDecode?(results[1]) ?? none : none
         let album = try albumLookup?(c, destId) ?? []
         return .ok([
             "user": profile.json(revealMobile: destId == c.userId || relation.isFriend),

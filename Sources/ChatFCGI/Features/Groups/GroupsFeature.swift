@@ -1,0 +1,377 @@
+/// Groups (API.md §4): creation, renaming, cards, invitations, join requests, leaving, lookup and
+/// name search.
+///
+/// Every membership change locks the group's row first (`FOR UPDATE`), so concurrent invites,
+/// joins and departures of one group run one after another: the 500-member cap and the owner
+/// hand-over can never be decided on a stale member count.
+public final class GroupsFeature {
+    public static let maxMembers = 500
+    static let nameLength = 64
+    static let cardLength = 32
+
+    public init() {}
+
+    public func register(on router: Router) {
+        router.add("/chat/createGroup", createGroup)
+        router.add("/chat/updateGroup", updateGroup)
+        router.add("/chat/updateGroupMemberMark", updateGroupMemberMark)
+        router.add("/chat/addGroupMember", addGroupMember)
+        router.add("/chat/quitGroup", quitGroup)
+        router.add("/chat/getGroupById", getGroupById)
+        router.add("/chat/getGroupMember", getGroupMember)
+        router.add("/chat/queryGroup", queryGroup)
+    }
+
+    // MARK: name search support
+
+    /// The one- and two-character pieces of a name that short searches look up.
+    static func grams(of name: String) -> [String] {
+        let characters = Array(name.lowercased())
+        var grams = Set<String>()
+        for (index, character) in characters.enumerated() where !character.isWhitespace {
+            grams.insert(String(character))
+            if index + 1 < characters.count, !characters[index + 1].isWhitespace {
+                grams.insert(String(characters[index]) + String(characters[index + 1]))
+            }
+        }
+        return grams.sorted()
+    }
+
+    /// A LIKE pattern matching names that contain `text`; LIKE's own wildcards in it match literally.
+    static func containsPattern(_ text: String) -> String {
+        "%" + text.replacingAll("\\", with: "\\\\").replacingAll("%", with: "\\%").replacingAll("_", with: "\\_") + "%"
+    }
+
+    static func indexName(_ db: PGConnection, groupId: Int64, name: String) throws {
+        try db.query("DELETE FROM group_name_grams WHERE group_id = $1", [groupId])
+        try db.query("""
+            INSERT INTO group_name_grams (gram, group_id) SELECT g, $1 FROM unnest($2::text[]) AS t(g)
+            ON CONFLICT DO NOTHING
+            """, [groupId, PGTextArray(grams(of: name))])
+    }
+
+    // MARK: reads shared by several endpoints
+
+    /// Locks a live group's row for a membership change; nil when there is no such group.
+    static func lockGroup(_ db: PGConnection, _ groupId: Int64) throws -> (ownerId: Int64, count: Int, name: String, needApproval: Bool)? {
+        guard let row = try db.query("""
+            SELECT owner_id, member_count, name, need_approval FROM groups WHERE id = $1 AND dissolved_at IS NULL FOR UPDATE
+            """, [groupId]).first else { return nil }
+        return (row.int64Value(0), row.int(1) ?? 0, row.text(2), row.boolValue(3))
+    }
+
+    static func memberIds(_ db: PGConnection, _ groupId: Int64) throws -> [Int64] {
+        try db.query("SELECT user_id FROM group_members WHERE group_id = $1", [groupId]).rows.map { $0.int64Value(0) }
+    }
+
+    static func isMember(_ db: PGConnection, _ groupId: Int64, _ userId: Int64) throws -> Bool {
+        try !db.query("SELECT 1 FROM group_members WHERE group_id = $1 AND user_id = $2", [groupId, userId]).isEmpty
+    }
+
+    /// Up to nine member avatars in join order, newline-separated (avatars never hold a newline).
+    static let headUrlsColumn = """
+        (SELECT string_agg(head_url, E'\\n') FROM (SELECT u.head_url FROM group_members m JOIN users u ON u.id = m.user_id
+          WHERE m.group_id = g.id AND u.head_url <> '' ORDER BY m.member_seq LIMIT 9) AS heads)
+        """
+
+    static func groupJSON(groupId: Int64, name: String, ownerId: Int64?, memberCount: Int, headUrls: String?,
+                          myCard: String) -> [(String, JSON)] {
+        let heads = (headUrls ?? "").split(separator: "\n").map { JSON.string(String($0)) }
+        return [
+            ("groupId", .int(groupId)), ("name", .string(name)), ("ownerId", ownerId.map(JSON.int) ?? .null),
+            ("memberCount", .int(memberCount)), ("headUrls", .array(heads)), ("myCard", .string(myCard)),
+        ]
+    }
+
+    /// The caller's groups, for `ready`.
+    static func groupsOfStatement(_ userId: Int64) -> (sql: String, params: [PGBindable?]) {
+        ("""
+            SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, \(GroupsFeature.headUrlsColumn)
+            FROM group_members gm JOIN groups g ON g.id = gm.group_id
+            WHERE gm.user_id = $1 AND g.dissolved_at IS NULL ORDER BY gm.joined_at, g.id
+            """, [userId])
+    }
+
+    static func decodeGroupsOf(_ result: PGResult) -> [JSON] {
+        result.rows.map { row in
+            .object(GroupsFeature.groupJSON(groupId: row.int64Value(0), name: row.text(1), ownerId: row.int64(2),
+                                            memberCount: row.int(3) ?? 0, headUrls: row.string(5), myCard: row.text(4)))
+        }
+    }
+
+    // MARK: endpoints
+
+    func createGroup(_ c: RequestContext) throws -> Response {
+        let me = c.userId
+        let invited = try c.params.idList("ids", maxCount: GroupsFeature.maxMembers).filter { $0 != me }
+        let name = try c.params.required("name", maxLength: GroupsFeature.nameLength)
+        guard invited.count + 1 >= 2, invited.count + 1 <= GroupsFeature.maxMembers else {
+            return .outcome(-1, "a group has 2 to \(GroupsFeature.maxMembers) members")
+        }
+        let db = try c.db
+        let members = [me] + invited
+        return try db.transaction {
+            // FOR SHARE: a friendship cannot end while the group that relies on it is being made.
+            let friends = Set(try db.query("""
+                SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[]) FOR SHARE
+                """, [me, PGArray(invited)]).rows.map { $0.int64Value(0) })
+            if let stranger = invited.first(where: { !friends.contains($0) }) {
+                return .outcome(-1, "only friends can be put into a group: \(stranger) is not your friend")
+            }
+            let groupId = try db.query("""
+                INSERT INTO groups (name, owner_id, member_count) VALUES ($1, $2, $3) RETURNING id
+                """, [name, me, members.count])[0].int64Value(0)
+            // Inserted in order, so the creator is the longest-standing member.
+            try db.query("""
+                INSERT INTO group_members (group_id, user_id)
+                SELECT $1, u FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n
+                """, [groupId, PGArray(members)])
+            try GroupsFeature.indexName(db, groupId: groupId, name: name)
+            try EventLog.append(db, to: members, type: "group_joined",
+                                payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(me)])
+            return .ok(["groupId": .int(groupId)])
+        }
+    }
+
+    func updateGroup(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        let name = try c.params.string("name", maxLength: GroupsFeature.nameLength)
+        let needApproval = try c.params.flag("needApproval")
+        guard name != nil || needApproval != nil else { throw HTTPError.missing("name") }
+        if name?.isEmpty == true { throw HTTPError.invalid("name") }
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            guard group.ownerId == c.userId else { throw HTTPError.forbidden("only the owner can change the group") }
+            try db.query("""
+                UPDATE groups SET name = COALESCE($2, name), need_approval = COALESCE($3, need_approval) WHERE id = $1
+                """, [groupId, name, needApproval])
+            if let name, name != group.name {
+                try GroupsFeature.indexName(db, groupId: groupId, name: name)
+                try EventLog.append(db, to: try GroupsFeature.memberIds(db, groupId), type: "group_renamed",
+                                    payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(c.userId)])
+            }
+            return .ok()
+        }
+    }
+
+    func updateGroupMemberMark(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        guard let card = try c.params.string("name", maxLength: GroupsFeature.cardLength) else { throw HTTPError.missing("name") }
+        let updated = try c.db.query("UPDATE group_members SET card = $3 WHERE group_id = $1 AND user_id = $2",
+                                     [groupId, c.userId, card])
+        guard updated.affectedRows > 0 else { throw HTTPError.forbidden("you are not a member of this group") }
+        return .ok()
+    }
+
+    func addGroupMember(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        let me = c.userId
+        let invited = try c.params.idList("inviteIds", maxCount: GroupsFeature.maxMembers).filter { $0 != me }
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            let members = Set(try GroupsFeature.memberIds(db, groupId))
+            guard members.contains(me) else { throw HTTPError.forbidden("you are not a member of this group") }
+            let newcomers = invited.filter { !members.contains($0) }
+            let friends = Set(try db.query("""
+                SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[]) FOR SHARE
+                """, [me, PGArray(newcomers)]).rows.map { $0.int64Value(0) })
+            if let stranger = newcomers.first(where: { !friends.contains($0) }) {
+                return .outcome(-1, "only friends can be invited: \(stranger) is not your friend")
+            }
+            guard group.count + newcomers.count <= GroupsFeature.maxMembers else {
+                return .outcome(-1, "the group is full (at most \(GroupsFeature.maxMembers) members)")
+            }
+            if !newcomers.isEmpty {
+                try addMembers(db, groupId: groupId, name: group.name, newcomers: newcomers, existing: Array(members), by: me)
+            }
+            return .ok(["added": .array(newcomers.map(JSON.int))])
+        }
+    }
+
+    /// Adds members to a locked group and records the events.
+    func addMembers(_ db: PGConnection, groupId: Int64, name: String, newcomers: [Int64], existing: [Int64], by: Int64) throws {
+        try db.query("""
+            INSERT INTO group_members (group_id, user_id)
+            SELECT $1, u FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n ON CONFLICT DO NOTHING
+            """, [groupId, PGArray(newcomers)])
+        try db.query("UPDATE groups SET member_count = (SELECT count(*) FROM group_members WHERE group_id = $1) WHERE id = $1",
+                     [groupId])
+        // Requests from people who are now members are settled.
+        try db.query("""
+            UPDATE friend_requests SET status = 1 WHERE dest_type = 2 AND status = 0 AND group_id = $1 AND from_id = ANY($2::bigint[])
+            """, [groupId, PGArray(newcomers)])
+        try EventLog.append(db, to: newcomers, type: "group_joined",
+                            payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(by)])
+        try EventLog.append(db, to: existing, type: "group_members_added",
+                            payload: ["groupId": .int(groupId), "userIds": .array(newcomers.map(JSON.int)), "by": .int(by)])
+    }
+
+    /// `requestFriend` with destType 2: join at once when the group needs no approval, otherwise
+    /// leave a request for the owner.
+    func requestJoin(_ c: RequestContext, groupId: Int64, message: String) throws -> Response {
+        let me = c.userId
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            let members = try GroupsFeature.memberIds(db, groupId)
+            if members.contains(me) { return .outcome(-1, "already a member") }
+            if try SocialFeature.blocks(db, group.ownerId, me) { return .outcome(-1, "this group does not accept your requests") }
+            if !group.needApproval {
+                guard group.count < GroupsFeature.maxMembers else { return .outcome(-1, "the group is full") }
+                try addMembers(db, groupId: groupId, name: group.name, newcomers: [me], existing: members, by: me)
+                return .outcome(2, "you joined the group")
+            }
+            let request = try db.query("""
+                INSERT INTO friend_requests (from_id, dest_type, group_id, message) VALUES ($1, 2, $2, $3)
+                ON CONFLICT (from_id, group_id) WHERE status = 0 AND dest_type = 2
+                DO UPDATE SET message = EXCLUDED.message, created_at = now()
+                RETURNING id
+                """, [me, groupId, message])
+            let requestId = request[0].int64Value(0)
+            try EventLog.append(db, to: [group.ownerId], type: "friend_request",
+                                payload: ["requestId": .int(requestId), "fromId": .int(me), "destType": 2,
+                                          "groupId": .int(groupId), "message": .string(message)])
+            return .outcome(1, "waiting for the owner's approval", data: ["requestId": .int(requestId)])
+        }
+    }
+
+    /// `acceptRequest` with destType 2: the owner lets a requester in.
+    func acceptJoin(_ c: RequestContext, requesterId: Int64, groupId: Int64) throws -> Response {
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            guard group.ownerId == c.userId else { throw HTTPError.forbidden("only the owner can accept join requests") }
+            let pending = try db.query("""
+                SELECT id FROM friend_requests WHERE dest_type = 2 AND status = 0 AND group_id = $1 AND from_id = $2
+                """, [groupId, requesterId])
+            guard let requestId = pending.first?.int64(0) else { return .outcome(-1, "no such pending request") }
+            let members = try GroupsFeature.memberIds(db, groupId)
+            guard group.count < GroupsFeature.maxMembers else { return .outcome(-1, "the group is full") }
+            try addMembers(db, groupId: groupId, name: group.name, newcomers: [requesterId], existing: members, by: c.userId)
+            try EventLog.append(db, to: [requesterId], type: "request_accepted",
+                                payload: ["requestId": .int(requestId), "groupId": .int(groupId), "destType": 2])
+            return .ok()
+        }
+    }
+
+    func quitGroup(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        let me = c.userId
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            let left = try db.query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2", [groupId, me])
+            guard left.affectedRows > 0 else { return .outcome(-1, "you are not a member of this group") }
+            try EventLog.append(db, to: [me], type: "group_left", payload: ["groupId": .int(groupId)])
+            let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY member_seq",
+                                         [groupId]).rows.map { $0.int64Value(0) }
+            if remaining.isEmpty {
+                // The last one out dissolves the group.
+                try db.query("UPDATE groups SET member_count = 0, dissolved_at = now() WHERE id = $1", [groupId])
+                try db.query("DELETE FROM group_name_grams WHERE group_id = $1", [groupId])
+                try db.query("UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND group_id = $1", [groupId])
+                return .ok(["dissolved": true])
+            }
+            var newOwner = group.ownerId
+            if group.ownerId == me {
+                newOwner = remaining[0] // the longest-standing member
+            }
+            try db.query("UPDATE groups SET member_count = $2, owner_id = $3 WHERE id = $1", [groupId, remaining.count, newOwner])
+            try EventLog.append(db, to: remaining, type: "group_member_left",
+                                payload: ["groupId": .int(groupId), "userId": .int(me)])
+            if newOwner != group.ownerId {
+                try EventLog.append(db, to: remaining, type: "group_owner_changed",
+                                    payload: ["groupId": .int(groupId), "ownerId": .int(newOwner)])
+            }
+            return .ok(["dissolved": false])
+        }
+    }
+
+    func getGroupById(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        guard let row = try c.db.query("""
+            SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, gm.user_id IS NOT NULL, \(GroupsFeature.headUrlsColumn),
+                   g.need_approval
+            FROM groups g LEFT JOIN group_members gm ON gm.group_id = g.id AND gm.user_id = $2
+            WHERE g.id = $1 AND g.dissolved_at IS NULL
+            """, [groupId, c.userId]).first else { return .outcome(-1, "no such group") }
+        let isMember = row.boolValue(5)
+        // Non-members see the group itself, not who is in it.
+        var fields = GroupsFeature.groupJSON(groupId: row.int64Value(0), name: row.text(1), ownerId: row.int64(2),
+                                             memberCount: row.int(3) ?? 0, headUrls: isMember ? row.string(6) : nil,
+                                             myCard: row.text(4))
+        fields.append(("isMember", .bool(isMember)))
+        fields.append(("needApproval", .bool(row.boolValue(7))))
+        return .ok(.object(fields))
+    }
+
+    func getGroupMember(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        _ = try c.params.string("version", maxLength: 64) // accepted and ignored, as the contract says
+        let db = try c.db
+        guard let group = try db.query("SELECT owner_id FROM groups WHERE id = $1 AND dissolved_at IS NULL", [groupId]).first else {
+            return .outcome(-1, "no such group")
+        }
+        guard try GroupsFeature.isMember(db, groupId, c.userId) else {
+            throw HTTPError.forbidden("only members can list the members")
+        }
+        let ownerId = group.int64(0)
+        let members = try db.query("""
+            SELECT m.user_id, m.card, (extract(epoch FROM m.joined_at) * 1000)::bigint, f.friend_id IS NOT NULL,
+                   \(Profile.columns)
+            FROM group_members m JOIN users u ON u.id = m.user_id
+            LEFT JOIN friendships f ON f.user_id = $2 AND f.friend_id = m.user_id
+            WHERE m.group_id = $1 ORDER BY m.member_seq
+            """, [groupId, c.userId]).rows.map { row -> JSON in
+            let userId = row.int64Value(0)
+            return .object([
+                ("userId", .int(userId)), ("card", .string(row.text(1))),
+                ("role", .string(userId == ownerId ? "owner" : "member")), ("joinTime", .int(row.int64Value(2))),
+                ("user", Profile(row: row, offset: 4).json(revealMobile: row.boolValue(3) || userId == c.userId)),
+            ])
+        }
+        return .ok(.array(members))
+    }
+
+    func queryGroup(_ c: RequestContext) throws -> Response {
+        let text = try c.params.required("groupName", maxLength: GroupsFeature.nameLength).lowercased().trimmedSpaces
+        guard !text.isEmpty else { throw HTTPError.invalid("groupName") }
+        let db = try c.db
+        let rows: PGResult
+        if text.count <= 2 && !text.contains(where: \.isWhitespace) {
+            rows = try db.query("""
+                SELECT g.id, g.name, g.owner_id, g.member_count
+                FROM group_name_grams n JOIN groups g ON g.id = n.group_id
+                WHERE n.gram = $1 AND g.dissolved_at IS NULL ORDER BY n.group_id DESC LIMIT 20
+                """, [text])
+        } else {
+            rows = try db.query("""
+                SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
+                WHERE lower(g.name) LIKE $1 AND g.dissolved_at IS NULL ORDER BY g.id DESC LIMIT 20
+                """, [GroupsFeature.containsPattern(text)])
+        }
+        return .ok(.array(rows.rows.map { row in
+            .object(GroupsFeature.groupJSON(groupId: row.int64Value(0), name: row.text(1), ownerId: row.int64(2),
+                                            memberCount: row.int(3) ?? 0, headUrls: nil, myCard: ""))
+        }))
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}
+
+/// A text[] parameter in PostgreSQL's array literal form, every element quoted and escaped.
+public struct PGTextArray: PGBindable {
+    public var values: [String]
+    public init(_ values: [String]) { self.values = values }
+    public var pgText: String {
+        "{" + values.map { value in
+            "\"" + value.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
+        }.joined(separator: ",") + "}"
+    }
+}

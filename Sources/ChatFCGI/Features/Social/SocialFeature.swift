@@ -1,0 +1,294 @@
+/// Friends, friend requests, blocks and per-conversation settings (API.md §3), plus the social
+/// parts of `ready` and `getUserById`.
+///
+/// Friendship is mutual and stored as one row per side. Everything that changes a pair of users
+/// runs in one transaction holding an advisory lock on the pair, so that two people asking each
+/// other at the same instant end as one friendship, never as two crossed pending requests.
+public final class SocialFeature {
+    let groups: GroupsFeature
+
+    public init(groups: GroupsFeature) {
+        self.groups = groups
+    }
+
+    public func register(on router: Router) {
+        router.add("/chat/requestFriend", requestFriend)
+        router.add("/chat/acceptRequest", acceptRequest)
+        router.add("/chat/delFriend", delFriend)
+        router.add("/chat/updateRemark", updateRemark)
+        router.add("/chat/setBlock", setBlock)
+        router.add("/chat/removeBlack", removeBlack)
+        router.add("/chat/setIgonre", setIgnore)
+        router.add("/chat/setTop", setTop)
+        router.add("/chat/cancelTop", cancelTop)
+    }
+
+    // MARK: shared checks
+
+    /// Serialises every change to one pair of users (the two-key advisory lock space is ours alone).
+    static func lockPair(_ db: PGConnection, _ a: Int64, _ b: Int64) throws {
+        let (low, high) = a < b ? (a, b) : (b, a)
+        try db.query("SELECT pg_advisory_xact_lock($1::integer, $2::integer)",
+                     [Int32(truncatingIfNeeded: low), Int32(truncatingIfNeeded: high)])
+    }
+
+    public static func areFriends(_ db: PGConnection, _ a: Int64, _ b: Int64) throws -> Bool {
+        try !db.query("SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2", [a, b]).isEmpty
+    }
+
+    /// True when `blocker` blocks `blocked`.
+    public static func blocks(_ db: PGConnection, _ blocker: Int64, _ blocked: Int64) throws -> Bool {
+        try !db.query("SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2", [blocker, blocked]).isEmpty
+    }
+
+    static func makeFriends(_ db: PGConnection, _ a: Int64, _ b: Int64) throws {
+        try db.query("""
+            INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1) ON CONFLICT DO NOTHING
+            """, [a, b])
+        // Whatever either had pending towards the other is settled now.
+        try db.query("""
+            UPDATE friend_requests SET status = 1
+            WHERE dest_type = 1 AND status = 0 AND ((from_id = $1 AND to_user_id = $2) OR (from_id = $2 AND to_user_id = $1))
+            """, [a, b])
+        try EventLog.append(db, to: [a], type: "friend_added", payload: ["userId": .int(b)])
+        try EventLog.append(db, to: [b], type: "friend_added", payload: ["userId": .int(a)])
+    }
+
+    // MARK: requests
+
+    func requestFriend(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let destType = try c.params.requiredInt("destType", in: 1...2)
+        let message = try c.params.string("message", maxLength: 128) ?? ""
+        if destType == 2 { return try groups.requestJoin(c, groupId: destId, message: message) }
+        let me = c.userId
+        guard destId != me else { return .outcome(-1, "you cannot add yourself") }
+        let db = try c.db
+        return try db.transaction {
+            try SocialFeature.lockPair(db, me, destId)
+            guard let dest = try db.query("SELECT need_auth FROM users WHERE id = $1", [destId]).first else {
+                return .outcome(-1, "no such user")
+            }
+            if try SocialFeature.areFriends(db, me, destId) { return .outcome(-1, "already friends") }
+            if try SocialFeature.blocks(db, destId, me) { return .outcome(-1, "this user does not accept your requests") }
+            if try SocialFeature.blocks(db, me, destId) { return .outcome(-1, "you block this user; unblock them first") }
+            let theyAsked = try !db.query("""
+                SELECT 1 FROM friend_requests WHERE dest_type = 1 AND status = 0 AND from_id = $1 AND to_user_id = $2
+                """, [destId, me]).isEmpty
+            if theyAsked || !dest.boolValue(0) {
+                try SocialFeature.makeFriends(db, me, destId)
+                return .outcome(2, "you are now friends")
+            }
+            let request = try db.query("""
+                INSERT INTO friend_requests (from_id, dest_type, to_user_id, message) VALUES ($1, 1, $2, $3)
+                ON CONFLICT (from_id, to_user_id) WHERE status = 0 AND dest_type = 1
+                DO UPDATE SET message = EXCLUDED.message, created_at = now()
+                RETURNING id
+                """, [me, destId, message])
+            let requestId = request[0].int64Value(0)
+            try EventLog.append(db, to: [destId], type: "friend_request",
+                                payload: ["requestId": .int(requestId), "fromId": .int(me), "destType": 1,
+                                          "message": .string(message)])
+            return .outcome(1, "waiting for approval", data: ["requestId": .int(requestId)])
+        }
+    }
+
+    func acceptRequest(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let destType = try c.params.requiredInt("destType", in: 1...2)
+        if destType == 2 {
+            let groupId = try c.params.requiredId("groupId")
+            return try groups.acceptJoin(c, requesterId: destId, groupId: groupId)
+        }
+        let friendGroupId = try c.params.int64("friendGroupId", in: 0...Int64.max) ?? 0
+        let me = c.userId
+        let db = try c.db
+        return try db.transaction {
+            try SocialFeature.lockPair(db, me, destId)
+            let pending = try db.query("""
+                SELECT id FROM friend_requests WHERE dest_type = 1 AND status = 0 AND from_id = $1 AND to_user_id = $2
+                """, [destId, me])
+            guard let requestId = pending.first?.int64(0) else { return .outcome(-1, "no such pending request") }
+            if try SocialFeature.blocks(db, me, destId) { return .outcome(-1, "you block this user; unblock them first") }
+            try SocialFeature.makeFriends(db, me, destId)
+            try db.query("UPDATE friendships SET friend_group_id = $3 WHERE user_id = $1 AND friend_id = $2",
+                         [me, destId, friendGroupId])
+            try EventLog.append(db, to: [destId], type: "request_accepted",
+                                payload: ["requestId": .int(requestId), "userId": .int(me), "destType": 1])
+            return .ok()
+        }
+    }
+
+    func delFriend(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let me = c.userId
+        let db = try c.db
+        return try db.transaction {
+            try SocialFeature.lockPair(db, me, destId)
+            let removed = try db.query("""
+                DELETE FROM friendships WHERE (user_id = $1 AND friend_id = $2) OR (user_id = $2 AND friend_id = $1)
+                """, [me, destId])
+            guard removed.affectedRows > 0 else { return .outcome(-1, "not your friend") }
+            try EventLog.append(db, to: [destId], type: "friend_removed", payload: ["userId": .int(me)])
+            try EventLog.append(db, to: [me], type: "friend_removed", payload: ["userId": .int(destId)])
+            return .ok()
+        }
+    }
+
+    func updateRemark(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        guard let remark = try c.params.string("remark", maxLength: 32) else { throw HTTPError.missing("remark") }
+        let updated = try c.db.query("UPDATE friendships SET remark = $3 WHERE user_id = $1 AND friend_id = $2",
+                                     [c.userId, destId, remark])
+        return updated.affectedRows > 0 ? .ok() : .outcome(-1, "not your friend")
+    }
+
+    // MARK: blocks
+
+    func setBlock(_ c: RequestContext) throws -> Response {
+        let blockId = try c.params.requiredId("blockId")
+        let me = c.userId
+        guard blockId != me else { return .outcome(-1, "you cannot block yourself") }
+        let db = try c.db
+        return try db.transaction {
+            try SocialFeature.lockPair(db, me, blockId)
+            guard try !db.query("SELECT 1 FROM users WHERE id = $1", [blockId]).isEmpty else {
+                return .outcome(-1, "no such user")
+            }
+            try db.query("INSERT INTO blocks (user_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [me, blockId])
+            // Pending requests between the two are withdrawn, both ways: a blocked user cannot ask
+            // you, and cannot accept an old request of yours either.
+            try db.query("""
+                UPDATE friend_requests SET status = 2 WHERE dest_type = 1 AND status = 0
+                AND ((from_id = $2 AND to_user_id = $1) OR (from_id = $1 AND to_user_id = $2))
+                """, [me, blockId])
+            return .ok()
+        }
+    }
+
+    func removeBlack(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        try c.db.query("DELETE FROM blocks WHERE user_id = $1 AND blocked_id = $2", [c.userId, destId])
+        return .ok()
+    }
+
+    // MARK: conversation settings
+
+    /// The conversation must exist: a user, or a live group.
+    func conversationTarget(_ c: RequestContext) throws -> (destId: Int64, destType: Int)? {
+        let destId = try c.params.requiredId("destId")
+        let destType = try c.params.requiredInt("destType", in: 1...2)
+        let sql = destType == 1 ? "SELECT 1 FROM users WHERE id = $1"
+                                : "SELECT 1 FROM groups WHERE id = $1 AND dissolved_at IS NULL"
+        return try c.db.query(sql, [destId]).isEmpty ? nil : (destId, destType)
+    }
+
+    func setIgnore(_ c: RequestContext) throws -> Response {
+        let receiveTip = try c.params.requiredInt("receiveTip", in: 0...1)
+        guard let target = try conversationTarget(c) else { return .outcome(-1, "no such conversation") }
+        try c.db.query("""
+            INSERT INTO conversation_settings (user_id, dest_type, dest_id, muted) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (user_id, dest_type, dest_id) DO UPDATE SET muted = EXCLUDED.muted
+            """, [c.userId, target.destType, target.destId, receiveTip == 0])
+        return .ok()
+    }
+
+    func setTop(_ c: RequestContext) throws -> Response { try setPinned(c, true) }
+    func cancelTop(_ c: RequestContext) throws -> Response { try setPinned(c, false) }
+
+    func setPinned(_ c: RequestContext, _ pinned: Bool) throws -> Response {
+        guard let target = try conversationTarget(c) else { return .outcome(-1, "no such conversation") }
+        try c.db.query("""
+            INSERT INTO conversation_settings (user_id, dest_type, dest_id, pinned, pinned_at)
+            VALUES ($1, $2, $3, $4, CASE WHEN $4 THEN now() END)
+            ON CONFLICT (user_id, dest_type, dest_id)
+            DO UPDATE SET pinned = EXCLUDED.pinned, pinned_at = EXCLUDED.pinned_at
+            """, [c.userId, target.destType, target.destId, pinned])
+        return .ok()
+    }
+
+    // MARK: contributions to accounts
+
+    /// isFriend / remark / blocked towards `other`, as one statement (so callers can pipeline it).
+    public static func relationStatement(_ me: Int64, _ other: Int64) -> (sql: String, params: [PGBindable?]) {
+        ("""
+            SELECT f.remark, EXISTS (SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2)
+            FROM (SELECT 1) AS one
+            LEFT JOIN friendships f ON f.user_id = $1 AND f.friend_id = $2
+            """, [me, other])
+    }
+
+    public static func decodeRelation(_ result: PGResult) -> (isFriend: Bool, remark: String, blocked: Bool) {
+        guard let row = result.first else { return (false, "", false) }
+        return (!row.isNull(0), row.text(0), row.boolValue(1))
+    }
+
+    public func relation(_ c: RequestContext, _ other: Int64) throws -> (isFriend: Bool, remark: String, blocked: Bool) {
+        let statement = SocialFeature.relationStatement(c.userId, other)
+        return SocialFeature.decodeRelation(try c.db.query(statement.sql, statement.params))
+    }
+
+    static func conversationJSON(_ row: PGRow) -> JSON {
+        .object([("destId", .int(row.int64Value(0))), ("destType", .int(row.int64Value(1)))])
+    }
+
+    /// friends, groups, tops, ignores, blocks and pending requests for `ready`.
+    public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
+        let me = c.userId
+        let statements: [(sql: String, params: [PGBindable?])] = [
+            ("""
+            SELECT \(Profile.columns), f.remark, f.friend_group_id
+            FROM friendships f JOIN users u ON u.id = f.friend_id
+            WHERE f.user_id = $1 ORDER BY f.created_at, f.friend_id
+            """, [me]),
+            ("""
+            SELECT dest_id, dest_type, pinned, muted FROM conversation_settings
+            WHERE user_id = $1 AND (pinned OR muted)
+              AND (dest_type = 1 OR EXISTS (SELECT 1 FROM groups g WHERE g.id = dest_id AND g.dissolved_at IS NULL))
+            ORDER BY pinned_at DESC NULLS LAST, dest_type, dest_id
+            """, [me]),
+            ("SELECT blocked_id FROM blocks WHERE user_id = $1 ORDER BY created_at", [me]),
+            ("""
+            SELECT r.id, r.from_id, r.dest_type, r.group_id, r.message, (extract(epoch FROM r.created_at) * 1000)::bigint,
+                   \(Profile.columns)
+            FROM friend_requests r JOIN users u ON u.id = r.from_id
+            WHERE r.status = 0 AND (r.to_user_id = $1
+                OR r.group_id IN (SELECT id FROM groups WHERE owner_id = $1 AND dissolved_at IS NULL))
+            ORDER BY r.created_at DESC LIMIT 200
+            """, [me]),
+            GroupsFeature.groupsOfStatement(me),
+        ]
+        return AccountsFeature.ReadyPart(statements: statements) { results, data in
+            let friends = results[0].rows.map { row -> JSON in
+                guard case .object(var fields) = Profile(row: row).json(revealMobile: true) else { return .null }
+                fields.append(("remark", .string(row.text(Profile.columnCount))))
+                fields.append(("friendGroupId", .int(row.int64Value(Profile.columnCount + 1))))
+                return .object(fields)
+            }
+            let settings = results[1].rows
+            let tops = settings.filter { $0.boolValue(2) }.map(SocialFeature.conversationJSON)
+            let ignores = settings.filter { $0.boolValue(3) }.map(SocialFeature.conversationJSON)
+            let blocks = results[2].rows.map { JSON.int($0.int64Value(0)) }
+            let requests = results[3].rows.map { row -> JSON in
+                .object([
+                    ("requestId", .int(row.int64Value(0))), ("fromId", .int(row.int64Value(1))),
+                    ("destType", .int(row.int64Value(2))), ("groupId", row.int64(3).map(JSON.int) ?? .null),
+                    ("message", .string(row.text(4))), ("createTime", .int(row.int64Value(5))),
+                    ("from", Profile(row: row, offset: 6).json(revealMobile: false)),
+                ])
+            }
+            let groups = GroupsFeature.decodeGroupsOf(results[4])
+            for index in data.indices {
+                switch data[index].0 {
+                case "friends": data[index].1 = .array(friends)
+                case "groups": data[index].1 = .array(groups)
+                case "tops": data[index].1 = .array(tops)
+                case "ignores": data[index].1 = .array(ignores)
+                case "blocks": data[index].1 = .array(blocks)
+                case "requests": data[index].1 = .array(requests)
+                default: break
+                }
+            }
+        }
+    }
+}
