@@ -467,11 +467,13 @@ render_nginx() {
 # ones: $ROOT/deploy/nginx-chat.conf; the http-level block is copied from deploy/nginx.conf.
 $user_line
 worker_processes $NGINX_WORKERS;
+# Parked long-polls (/chat/sync) hold a client and an upstream connection each.
+worker_rlimit_nofile 65536;
 pid $NGX_PID_FILE;
 error_log $NGX_ERROR_LOG error;   # as in production: warn-level lines carry query strings
 
 events {
-    worker_connections 1024;
+    worker_connections 8192;
 }
 
 http {

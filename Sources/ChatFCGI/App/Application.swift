@@ -16,6 +16,9 @@ public enum Application {
         accounts.relationStatement = { context, other in SocialFeature.relationStatement(context.userId, other) }
         accounts.relationDecode = SocialFeature.decodeRelation
         accounts.readyContributors.append { context in social.readyPart(context) }
+        let messages = MessagesFeature()
+        messages.register(on: router)
+        accounts.readyContributors.append { context in messages.readyPart(context) }
         // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.
         router.add("/_bench/fcgi", auth: false) { _ in .ok() }
         return (router, accounts)

@@ -40,7 +40,8 @@ public enum CommandLineTool {
             return Supervisor(config: config).run()
         case "worker":
             PeriodicJobs(conninfo: config.database, jobs: Application.jobs()).start()
-            return WorkerProcess.run(config: config, responder: Application.makeResponder(config: config))
+            return WorkerProcess.run(config: config, responder: Application.makeResponder(config: config),
+                                     wakeChannel: EventLog.channel)
         case "migrate":
             do {
                 let db = PGConnection(conninfo: config.database)

@@ -11,10 +11,25 @@ public final class FastCGIExchange {
     /// Set by the handler when the connection must not be reused (e.g. an unread upload body).
     public var closeConnection = false
     private(set) var bodyExhausted = false
+    /// Set by a handler that answers later: the request is parked under `key` instead of finished.
+    private(set) var parkRequest: (key: Int64, deadline: UInt64, seenGeneration: UInt64)?
+    /// True when the handler is called again for a parked request (woken, timed out or drained).
+    public internal(set) var isResuming = false
+    /// Whatever the handler needs to finish a parked request; the FastCGI layer only carries it.
+    public var parkedState: AnyObject?
 
     init(raw: UnsafeMutablePointer<FCGX_Request>) {
         self.raw = raw
     }
+
+    /// Asks for the request to be parked instead of answered now. The handler writes nothing; it is
+    /// called again with `isResuming` when `key` is woken, at `deadline` (monotonic nanoseconds),
+    /// or when the server drains.
+    public func park(key: Int64, deadline: UInt64, seenGeneration: UInt64) {
+        parkRequest = (key, deadline, seenGeneration)
+    }
+
+    func clearParkRequest() { parkRequest = nil }
 
     /// A FastCGI parameter (CGI variable) such as `REQUEST_METHOD`, or nil when nginx did not send it.
     public func param(_ name: String) -> String? {

@@ -27,6 +27,8 @@ public final class FastCGIServer: @unchecked Sendable {
     private var runningThreads = 0
     private let allStopped = NSCondition()
     private var slots: [RequestSlot] = []
+    /// Long-polls waiting without a thread.
+    public let parking = ParkingLot()
 
     /// What each thread is doing right now, for the slow-request watchdog.
     final class RequestSlot: @unchecked Sendable {
@@ -77,6 +79,9 @@ public final class FastCGIServer: @unchecked Sendable {
         let watchdog = Thread { [self] in watchSlowRequests() }
         watchdog.name = "fcgi-watchdog"
         watchdog.start()
+        let monitor = Thread { [parking] in parking.monitor() }
+        monitor.name = "fcgi-parking"
+        monitor.start()
     }
 
     /// Stops accepting, lets requests in flight finish, and closes idle connections.
@@ -89,6 +94,9 @@ public final class FastCGIServer: @unchecked Sendable {
         if first {
             var byte: UInt8 = 1
             _ = Foundation.write(shutdownPipe[1], &byte, 1)
+            // Parked long-polls are answered now (with whatever they have), so clients reconnect
+            // to the new generation instead of waiting on a worker that is leaving.
+            parking.drain()
         }
     }
 
@@ -142,6 +150,7 @@ public final class FastCGIServer: @unchecked Sendable {
 
         func run() {
             var draining = false
+            let parking = server.parking
             while true {
                 if !draining && server.isDraining {
                     draining = true
@@ -150,30 +159,42 @@ public final class FastCGIServer: @unchecked Sendable {
                     for connection in idle { release(connection) }
                     idle.removeAll()
                 }
-                if draining && idle.isEmpty { break }
+                if draining && idle.isEmpty && parking.parkedCount == 0 && parking.readyCount == 0 { break }
 
                 pollSet.removeAll(keepingCapacity: true)
-                pollSet.append(pollfd(fd: server.shutdownPipe[0], events: Int16(POLLIN), revents: 0))
+                // While draining, the shutdown pipe stays readable: leave it out, or poll would spin.
+                pollSet.append(pollfd(fd: draining ? -1 : server.shutdownPipe[0], events: Int16(POLLIN), revents: 0))
                 let accepting = !draining && idle.count < server.maxConnectionsPerThread
                 pollSet.append(pollfd(fd: accepting ? server.listenFD : -1, events: Int16(POLLIN), revents: 0))
+                pollSet.append(pollfd(fd: parking.readyPipe[0], events: Int16(POLLIN), revents: 0))
                 for connection in idle {
                     pollSet.append(pollfd(fd: connection.pointee.ipcFd, events: Int16(POLLIN), revents: 0))
                 }
-                let ready = poll(&pollSet, nfds_t(pollSet.count), 1000)
+                let ready = poll(&pollSet, nfds_t(pollSet.count), draining ? 100 : 1000)
                 if ready <= 0 { continue }
 
-                // Serve the kept-alive connections with a request waiting, then a new connection.
+                // The kept-alive connections with a request waiting (the poll set matches `idle`
+                // as it was before anything below adds to it) …
                 var stillIdle: [UnsafeMutablePointer<FCGX_Request>] = []
                 let polled = idle
                 idle.removeAll(keepingCapacity: true)
                 for (index, connection) in polled.enumerated() {
-                    if pollSet[index + 2].revents != 0 {
+                    if pollSet[index + 3].revents != 0 {
                         serve(connection)
                     } else {
                         stillIdle.append(connection)
                     }
                 }
                 idle.append(contentsOf: stillIdle)
+                // … then a parked request that is due …
+                if pollSet[2].revents != 0 {
+                    var byte: UInt8 = 0
+                    if read(parking.readyPipe[0], &byte, 1) == 1, let parked = parking.takeReady() {
+                        parked.exchange.isResuming = true
+                        dispatch(parked.request, parked.exchange)
+                    }
+                }
+                // … then a new connection.
                 if accepting && pollSet[1].revents != 0 {
                     acceptOne()
                 }
@@ -206,18 +227,30 @@ public final class FastCGIServer: @unchecked Sendable {
                 recycle(request)
                 return
             }
-            let exchange = FastCGIExchange(raw: request)
+            dispatch(request, FastCGIExchange(raw: request))
+        }
+
+        /// Runs the handler; then parks the request, or finishes it and keeps the connection if
+        /// nginx asked to.
+        private func dispatch(_ request: UnsafeMutablePointer<FCGX_Request>, _ exchange: FastCGIExchange) {
             slot.lock.lock()
             slot.path = exchange.param("DOCUMENT_URI") ?? exchange.param("SCRIPT_NAME") ?? "?"
             slot.startNanos = monotonicNanos()
             slot.reported = false
             slot.lock.unlock()
 
+            exchange.clearParkRequest()
             handler(exchange)
 
             slot.lock.lock()
             slot.startNanos = 0
             slot.lock.unlock()
+            if let park = exchange.parkRequest {
+                // The parking lot owns the request now; this thread moves on.
+                server.parking.park(request: request, exchange: exchange, key: park.key,
+                                    deadline: park.deadline, seenGeneration: park.seenGeneration)
+                return
+            }
             if exchange.closeConnection || server.isDraining {
                 request.pointee.keepConnection = 0
             }

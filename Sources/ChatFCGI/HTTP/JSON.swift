@@ -7,6 +7,8 @@ public enum JSON: Sendable, Equatable {
     case array([JSON])
     /// Keys keep their insertion order so responses read the way the contract lists them.
     case object([(String, JSON)])
+    /// Text that is already JSON (e.g. a jsonb column read as text), written as it is.
+    case raw(String)
 
     public static func == (lhs: JSON, rhs: JSON) -> Bool {
         switch (lhs, rhs) {
@@ -15,6 +17,7 @@ public enum JSON: Sendable, Equatable {
         case let (.int(a), .int(b)): return a == b
         case let (.string(a), .string(b)): return a == b
         case let (.array(a), .array(b)): return a == b
+        case let (.raw(a), .raw(b)): return a == b
         case let (.object(a), .object(b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
@@ -39,6 +42,7 @@ public enum JSON: Sendable, Equatable {
         case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .string(let s): JSON.writeString(s, into: &out)
+        case .raw(let text): out.append(contentsOf: text.utf8)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {

@@ -5,6 +5,8 @@ public final class Responder {
     public let router: Router
     let maxFormBytes: Int
     let authenticate: (RequestContext, String) throws -> Int64
+    /// Set by the worker process once its FastCGI server exists.
+    public var wakes: WakeGenerations?
 
     /// - Parameter authenticate: maps a session token to its user id, or throws 401.
     public init(router: Router, maxFormBytes: Int,
@@ -22,7 +24,7 @@ public final class Responder {
     }
 
     public func respond(to request: Request, db: PGConnection) -> Outcome {
-        let context = RequestContext(request: request, db: db)
+        let context = RequestContext(request: request, db: db, wakes: wakes)
         var bodyRead = request.contentLength == 0 || request.body == nil
         do {
             guard let route = router.route(for: request.path) else { throw HTTPError.notFound }
@@ -89,5 +91,20 @@ public final class Responder {
         if filled > maxFormBytes { throw HTTPError.payloadTooLarge }
         bytes.removeSubrange(filled...)
         return bytes
+    }
+}
+
+extension Responder {
+    /// Produces the answer of a deferred response, mapping failures like `respond` does.
+    public func resume(_ deferral: Deferral, request: Request, db: PGConnection) -> Response {
+        do {
+            try db.ensureAlive()
+            return try deferral.resume(db)
+        } catch let error as HTTPError {
+            return .error(error)
+        } catch {
+            Log.error("request.error", ["rid": request.requestId, "path": request.path, "error": String(describing: error)])
+            return .error(.internalError)
+        }
     }
 }

@@ -6,6 +6,8 @@ public struct Response {
     public var contentType: String
     public var body: [UInt8]
     public var headers: [(String, String)]
+    /// Set when the handler answers later (a long-poll); the body is then ignored.
+    public var deferral: Deferral? = nil
 
     public init(status: Int = 200, contentType: String = "application/json; charset=utf-8", body: [UInt8],
                 headers: [(String, String)] = []) {
@@ -27,6 +29,16 @@ public struct Response {
         data.write(into: &body)
         body.append(UInt8(ascii: "}"))
         return Response(status: status, body: body)
+    }
+
+    /// Answer later: when `key` is woken, after `timeoutSeconds`, or when the server drains, the
+    /// request is resumed and `resume` produces the answer with the resuming thread's connection.
+    public static func deferred(key: Int64, timeoutSeconds: Int, seenGeneration: UInt64,
+                                resume: @escaping (PGConnection) throws -> Response) -> Response {
+        var response = Response(body: [])
+        response.deferral = Deferral(key: key, timeoutNanos: UInt64(timeoutSeconds) * 1_000_000_000,
+                                     seenGeneration: seenGeneration, resume: resume)
+        return response
     }
 
     public static func ok(_ data: JSON = .null, info: String = "ok") -> Response { envelope(data: data) }
@@ -56,4 +68,24 @@ public struct Response {
         default: return "Status"
         }
     }
+}
+
+/// A response that comes later; see `Response.deferred`.
+public final class Deferral {
+    public let key: Int64
+    public let timeoutNanos: UInt64
+    public let seenGeneration: UInt64
+    public let resume: (PGConnection) throws -> Response
+
+    init(key: Int64, timeoutNanos: UInt64, seenGeneration: UInt64, resume: @escaping (PGConnection) throws -> Response) {
+        self.key = key
+        self.timeoutNanos = timeoutNanos
+        self.seenGeneration = seenGeneration
+        self.resume = resume
+    }
+}
+
+/// Where a handler learns a key's wake generation before it checks for news (see ParkingLot).
+public protocol WakeGenerations: AnyObject {
+    func generation(for key: Int64) -> UInt64
 }

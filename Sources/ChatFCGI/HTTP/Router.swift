@@ -7,10 +7,14 @@ public final class RequestContext {
     public internal(set) var userId: Int64 = 0
     public var params: Params { request.params }
 
-    public init(request: Request, db: PGConnection, userId: Int64 = 0) {
+    /// The process's wake generations, for handlers that may defer (long-polls).
+    public let wakes: WakeGenerations?
+
+    public init(request: Request, db: PGConnection, userId: Int64 = 0, wakes: WakeGenerations? = nil) {
         self.request = request
         self.connection = db
         self.userId = userId
+        self.wakes = wakes
     }
 
     /// This thread's PostgreSQL connection. The first use in a request checks that it is alive

@@ -81,9 +81,21 @@ public final class PGConnection {
     /// use. `PQconsumeInput` reads whatever the server sent (the termination notice, or EOF) without
     /// blocking, so a dead connection is replaced *before* any statement runs on it, and no
     /// statement ever has to be retried blindly.
+    ///
+    /// One `PQconsumeInput` is not enough: after a restart the socket holds the server's
+    /// termination notice *and then* end-of-file, and the first read only takes the notice. So
+    /// this reads for as long as the socket has something to read (never waiting), which is at
+    /// most a couple of rounds.
     public func ensureAlive() throws {
         guard let conn else { try connect(); return }
-        if PQstatus(conn) != CONNECTION_OK || PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK {
+        var rounds = 0
+        while PQstatus(conn) == CONNECTION_OK && rounds < 8 {
+            var entry = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 0) > 0 else { break }
+            rounds += 1
+            if PQconsumeInput(conn) == 0 { break }
+        }
+        if PQstatus(conn) != CONNECTION_OK {
             Log.warn("db.reconnect", ["reason": "connection lost"])
             try connect()
         }

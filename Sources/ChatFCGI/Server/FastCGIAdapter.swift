@@ -1,12 +1,33 @@
 /// Turns a FastCGI exchange into a `Request`, runs the responder, writes the response and the
 /// access-log line. This is the "request parsing" step between the FastCGI layer and the router.
 extension FastCGIExchange: BodyStream {}
+extension ParkingLot: WakeGenerations {}
 
 public enum FastCGIAdapter {
     /// Largest unread body remainder drained to keep a connection reusable; beyond it, close.
     static let drainLimit = 256 * 1024
 
+    /// What a parked request needs when it is resumed.
+    final class ParkedCall {
+        let deferral: Deferral
+        let request: Request
+        let started: UInt64
+        let userId: Int64
+        init(deferral: Deferral, request: Request, started: UInt64, userId: Int64) {
+            self.deferral = deferral
+            self.request = request
+            self.started = started
+            self.userId = userId
+        }
+    }
+
     public static func handle(_ exchange: FastCGIExchange, responder: Responder, db: PGConnection) {
+        if exchange.isResuming, let call = exchange.parkedState as? ParkedCall {
+            let response = responder.resume(call.deferral, request: call.request, db: db)
+            finish(exchange, response: response, method: call.request.method, path: call.request.path,
+                   requestId: call.request.requestId, userId: call.userId, started: call.started)
+            return
+        }
         let started = monotonicNanos()
         let requestId = exchange.param("HTTP_X_REQUEST_ID").flatMap { isSafeRequestId($0) ? $0 : nil }
             ?? Crypto.hex(Crypto.randomBytes(16))
@@ -27,6 +48,20 @@ public enum FastCGIAdapter {
                                   authorization: exchange.param("HTTP_AUTHORIZATION"),
                                   params: params, body: exchange)
             outcome = responder.respond(to: request, db: db)
+            if let deferral = outcome.response.deferral {
+                // Park: read the body to its end first, so that the connection going readable
+                // later can only mean nginx closed it (the client went away).
+                guard exchange.discardBody(limit: drainLimit) else {
+                    outcome = Responder.Outcome(response: .error(.payloadTooLarge), userId: outcome.userId, bodyLeftUnread: false)
+                    finish(exchange, response: outcome.response, method: method, path: path, requestId: requestId,
+                           userId: outcome.userId, started: started)
+                    return
+                }
+                exchange.parkedState = ParkedCall(deferral: deferral, request: request, started: started, userId: outcome.userId)
+                exchange.park(key: deferral.key, deadline: monotonicNanos() + deferral.timeoutNanos,
+                              seenGeneration: deferral.seenGeneration)
+                return
+            }
         } catch let error as HTTPError {
             outcome = Responder.Outcome(response: .error(error), userId: 0, bodyLeftUnread: contentLength != 0)
         } catch {
@@ -35,11 +70,16 @@ public enum FastCGIAdapter {
         if outcome.bodyLeftUnread {
             _ = exchange.discardBody(limit: drainLimit)
         }
-        write(outcome.response, requestId: requestId, to: exchange)
+        finish(exchange, response: outcome.response, method: method, path: path, requestId: requestId,
+               userId: outcome.userId, started: started)
+    }
 
+    static func finish(_ exchange: FastCGIExchange, response: Response, method: String, path: String,
+                       requestId: String, userId: Int64, started: UInt64) {
+        write(response, requestId: requestId, to: exchange)
         let micros = (monotonicNanos() - started) / 1000
-        Log.info("access", ["method": method, "path": path, "status": outcome.response.status,
-                            "ms": formatMillis(micros), "rid": requestId, "uid": outcome.userId])
+        Log.info("access", ["method": method, "path": path, "status": response.status,
+                            "ms": formatMillis(micros), "rid": requestId, "uid": userId])
     }
 
     static func write(_ response: Response, requestId: String, to exchange: FastCGIExchange) {

@@ -6,9 +6,13 @@ public enum WorkerProcess {
     public static let listenFD: Int32 = 3
     public static let readyFD: Int32 = 4
 
+
     /// Runs the worker until SIGTERM/SIGINT, then drains and returns the exit status.
-    public static func run(config: Config, responder: Responder) -> Int32 {
+    /// - Parameter wakeChannel: the NOTIFY channel whose payloads are comma-separated keys (user
+    ///   ids) to wake parked requests for.
+    public static func run(config: Config, responder: Responder, wakeChannel: String) -> Int32 {
         Log.processTag = "worker \(getpid())"
+        raiseDescriptorLimit()
         Signals.blockHandled()
         FastCGIServer.initializeLibrary()
 
@@ -18,7 +22,13 @@ public enum WorkerProcess {
             let db = PGConnection(conninfo: config.database)
             return { exchange in FastCGIAdapter.handle(exchange, responder: responder, db: db) }
         }
+        responder.wakes = server.parking
         server.start()
+        // Wakes parked long-polls: the payload of a notification is the affected user ids.
+        let parking = server.parking
+        NotificationListener(conninfo: config.database, channel: wakeChannel, onNotify: { payload in
+            parking.wake(payload.split(separator: ",").compactMap { Int64($0) })
+        }, onReconnect: { parking.wakeAll() }).start()
         Log.info("worker.ready", ["threads": config.threads])
         var ready: UInt8 = UInt8(ascii: "R")
         _ = write(readyFD, &ready, 1)
@@ -34,5 +44,14 @@ public enum WorkerProcess {
         let stopped = server.waitUntilStopped(timeoutSeconds: Double(config.shutdownTimeoutSeconds))
         Log.info("worker.stopped", ["clean": stopped])
         return stopped ? 0 : 1
+    }
+
+    /// Parked long-polls each hold an nginx connection: allow as many descriptors as the system does.
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
     }
 }

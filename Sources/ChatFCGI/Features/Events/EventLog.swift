@@ -2,6 +2,9 @@
 /// was accepted, you joined or left a group, a group was renamed, …). Features append events in
 /// the same transaction as the change they describe; delivery (/chat/sync) reads them by cursor.
 public enum EventLog {
+    /// The NOTIFY channel telling every worker which users have new events (comma-separated ids).
+    public static let channel = "chat_events"
+
     /// Appends one event for each user. Cursors are allocated in ascending user order, so two
     /// transactions that touch the same users always take the row locks in the same order and
     /// cannot deadlock on them.
@@ -15,9 +18,40 @@ public enum EventLog {
                 ON CONFLICT (user_id) DO UPDATE SET last_cursor = c.last_cursor + 1
                 RETURNING user_id, last_cursor
             )
-            INSERT INTO user_events (user_id, cursor, type, payload)
-            SELECT user_id, last_cursor, $2, $3::jsonb FROM bumped
+            , stored AS (
+                INSERT INTO user_events (user_id, cursor, type, payload)
+                SELECT user_id, last_cursor, $2, $3::jsonb FROM bumped
+                RETURNING user_id
+            )
+            SELECT pg_notify('\(channel)', string_agg(user_id::text, ',')) FROM stored
             """, [PGArray(users), type, payload.text])
+    }
+
+    /// Appends a message event for each recipient (the sender included, for their other devices),
+    /// marked silent for recipients who muted the conversation, and notifies their workers.
+    /// - Parameters:
+    ///   - muteDestType/muteDestId: how a recipient's `conversation_settings` names this
+    ///     conversation: (1, sender) for a direct message, (2, group) for a group message.
+    public static func appendMessage(_ db: PGConnection, to userIds: [Int64], conversationId: Int64, seq: Int64,
+                                     muteDestType: Int, muteDestId: Int64) throws {
+        let users = Array(Set(userIds)).sorted()
+        guard !users.isEmpty else { return }
+        try db.query("""
+            WITH bumped AS (
+                INSERT INTO user_event_cursors AS c (user_id, last_cursor)
+                SELECT u, 1 FROM unnest($1::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n
+                ON CONFLICT (user_id) DO UPDATE SET last_cursor = c.last_cursor + 1
+                RETURNING user_id, last_cursor
+            ), stored AS (
+                INSERT INTO user_events (user_id, cursor, type, payload, conversation_id, seq, silent)
+                SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, $2, $3,
+                       COALESCE((SELECT s.muted FROM conversation_settings s
+                                 WHERE s.user_id = b.user_id AND s.dest_type = $4 AND s.dest_id = $5), false)
+                FROM bumped b
+                RETURNING user_id
+            )
+            SELECT pg_notify('\(channel)', string_agg(user_id::text, ',')) FROM stored
+            """, [PGArray(users), conversationId, seq, muteDestType, muteDestId])
     }
 }
 

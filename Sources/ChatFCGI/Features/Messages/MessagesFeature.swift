@@ -1,0 +1,315 @@
+/// Messaging (API.md §5): send, history, read positions, unread counts, and long-poll delivery.
+///
+/// Every conversation (a pair of users, or a group) has a gapless sequence: a message takes
+/// `last_seq + 1` under the conversation row's lock in the transaction that stores it, so two
+/// senders can never get the same number, and a failed transaction gives its number back.
+/// Delivery reads the per-user event stream (`user_events`), where each message is referenced
+/// once per recipient; `/chat/sync` parks when there is nothing new and is woken through
+/// PostgreSQL NOTIFY by whichever worker stored the message.
+public final class MessagesFeature {
+    /// Message types a client may send; 20 (red packet), 21 (transfer) and 30 (system notice) are
+    /// posted by the server itself.
+    public static let clientTypes: ClosedRange<Int> = 1...8
+    static let contentLength = 4000
+    static let clientMsgIdLength = 64
+    static let syncPage = 100
+    static let maxSyncTimeout = 30
+
+    public init() {}
+
+    public func register(on router: Router) {
+        router.add("/chat/sendMsg", sendMsg)
+        router.add("/chat/getMsgHistory", getMsgHistory)
+        router.add("/chat/sync", sync)
+        router.add("/chat/markRead", markRead)
+    }
+
+    // MARK: conversations
+
+    struct Conversation {
+        var id: Int64
+        /// For a group: members see messages sent from this time on (ms); 0 for a direct chat.
+        var visibleFrom: Int64
+    }
+
+    /// The direct conversation of two users, created on first use.
+    static func directConversation(_ db: PGConnection, _ a: Int64, _ b: Int64, create: Bool) throws -> Int64? {
+        let (low, high) = a < b ? (a, b) : (b, a)
+        if let id = try db.query("SELECT id FROM conversations WHERE kind = 1 AND user_low = $1 AND user_high = $2",
+                                 [low, high]).first?.int64(0) {
+            return id
+        }
+        guard create else { return nil }
+        try db.query("""
+            INSERT INTO conversations (kind, user_low, user_high) VALUES (1, $1, $2) ON CONFLICT DO NOTHING
+            """, [low, high])
+        return try db.query("SELECT id FROM conversations WHERE kind = 1 AND user_low = $1 AND user_high = $2",
+                            [low, high]).first?.int64(0)
+    }
+
+    static func groupConversation(_ db: PGConnection, _ groupId: Int64, create: Bool) throws -> Int64? {
+        if let id = try db.query("SELECT id FROM conversations WHERE kind = 2 AND group_id = $1", [groupId]).first?.int64(0) {
+            return id
+        }
+        guard create else { return nil }
+        try db.query("INSERT INTO conversations (kind, group_id) VALUES (2, $1) ON CONFLICT DO NOTHING", [groupId])
+        return try db.query("SELECT id FROM conversations WHERE kind = 2 AND group_id = $1", [groupId]).first?.int64(0)
+    }
+
+    /// The conversation the caller may read, or nil (no such conversation, or not theirs).
+    static func readableConversation(_ c: RequestContext, destId: Int64, destType: Int) throws -> Conversation? {
+        let db = try c.db
+        if destType == 1 {
+            guard destId != c.userId, let id = try directConversation(db, c.userId, destId, create: false) else { return nil }
+            return Conversation(id: id, visibleFrom: 0)
+        }
+        guard let row = try db.query("""
+            SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint
+            FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
+            WHERE m.group_id = $1 AND m.user_id = $2
+            """, [destId, c.userId]).first else { return nil }
+        return Conversation(id: row.int64Value(0), visibleFrom: row.int64Value(1))
+    }
+
+    // MARK: sendMsg
+
+    func sendMsg(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let destType = try c.params.requiredInt("destType", in: 1...2)
+        let msgType = try c.params.requiredInt("msgType", in: MessagesFeature.clientTypes)
+        let content = try c.params.required("content", maxLength: MessagesFeature.contentLength)
+        let clientMsgId = try c.params.required("clientMsgId", maxLength: MessagesFeature.clientMsgIdLength)
+        guard clientMsgId.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+            throw HTTPError.invalid("clientMsgId")
+        }
+        let me = c.userId
+        let db = try c.db
+        let recipients: [Int64]
+        let conversationId: Int64
+        if destType == 1 {
+            guard destId != me else { return .outcome(-1, "you cannot message yourself") }
+            let row = try db.query("""
+                SELECT EXISTS (SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2),
+                       EXISTS (SELECT 1 FROM blocks WHERE user_id = $2 AND blocked_id = $1),
+                       EXISTS (SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2)
+                """, [me, destId])[0]
+            guard row.boolValue(0) else { return .outcome(-1, "only friends can message each other") }
+            if row.boolValue(1) { return .outcome(-1, "this user does not accept your messages") }
+            if row.boolValue(2) { return .outcome(-1, "you block this user; unblock them first") }
+            guard let id = try MessagesFeature.directConversation(db, me, destId, create: true) else { throw HTTPError.internalError }
+            conversationId = id
+            recipients = [me, destId]
+        } else {
+            guard try !db.query("SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.group_id = $1 AND m.user_id = $2 AND g.dissolved_at IS NULL",
+                                [destId, me]).isEmpty else {
+                return .outcome(-1, "only members can message a group")
+            }
+            guard let id = try MessagesFeature.groupConversation(db, destId, create: true) else { throw HTTPError.internalError }
+            conversationId = id
+            recipients = []
+        }
+        let stored = try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId, destType: destType,
+                                               msgType: msgType, content: content, clientMsgId: clientMsgId,
+                                               directRecipients: recipients)
+        return .ok(["msgId": .int(stored.msgId), "seq": .int(stored.seq), "sendTime": .int(stored.sendTime)])
+    }
+
+    /// Stores a message (or finds the first one with the same clientMsgId) and records its events.
+    /// Also used by features that post messages themselves (red packets, transfers).
+    public static func store(_ db: PGConnection, conversationId: Int64, from: Int64, destId: Int64, destType: Int,
+                             msgType: Int, content: String, clientMsgId: String,
+                             directRecipients: [Int64]) throws -> (msgId: Int64, seq: Int64, sendTime: Int64) {
+        try db.transaction {
+            // One statement: find a retry's first message, or take the next seq and store.
+            // Two identical retries racing both find nothing; the second then fails on the unique
+            // key, its transaction (and seq) rolls back, and the retry below finds the first.
+            let row = try db.query("""
+                WITH existing AS (
+                    SELECT msg_id, seq, send_time FROM messages
+                    WHERE conversation_id = $1 AND from_id = $2 AND client_msg_id = $3
+                ), bump AS (
+                    UPDATE conversations SET last_seq = last_seq + 1
+                    WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM existing)
+                    RETURNING last_seq
+                ), inserted AS (
+                    INSERT INTO messages (conversation_id, seq, msg_id, from_id, msg_type, content, client_msg_id, send_time)
+                    SELECT $1, last_seq, nextval('message_ids'), $2, $4, $5, $3, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                    FROM bump
+                    RETURNING msg_id, seq, send_time
+                )
+                SELECT msg_id, seq, send_time, true FROM inserted
+                UNION ALL SELECT msg_id, seq, send_time, false FROM existing
+                """, [conversationId, from, clientMsgId, msgType, content])[0]
+            let message = (msgId: row.int64Value(0), seq: row.int64Value(1), sendTime: row.int64Value(2))
+            if row.boolValue(3) {
+                if destType == 1 {
+                    try EventLog.appendMessage(db, to: directRecipients, conversationId: conversationId, seq: message.seq,
+                                               muteDestType: 1, muteDestId: from)
+                } else {
+                    let members = try db.query("SELECT user_id FROM group_members WHERE group_id = $1", [destId])
+                        .rows.map { $0.int64Value(0) }
+                    try EventLog.appendMessage(db, to: members, conversationId: conversationId, seq: message.seq,
+                                               muteDestType: 2, muteDestId: destId)
+                }
+            }
+            return message
+        }
+    }
+
+    // MARK: history
+
+    /// The columns of a message as `messageJSON` reads them (m: messages, c: conversations).
+    static let messageColumns = "m.msg_id, m.seq, m.from_id, m.msg_type, m.content, m.send_time, c.kind, c.user_low, c.user_high, c.group_id"
+
+    static func messageJSON(_ row: PGRow, offset: Int = 0) -> JSON {
+        let from = row.int64Value(offset + 2)
+        let kind = row.int(offset + 6) ?? 1
+        let destId: Int64
+        if kind == 1 {
+            let low = row.int64Value(offset + 7)
+            destId = from == low ? row.int64Value(offset + 8) : low
+        } else {
+            destId = row.int64Value(offset + 9)
+        }
+        return .object([
+            ("msgId", .int(row.int64Value(offset))), ("seq", .int(row.int64Value(offset + 1))), ("fromId", .int(from)),
+            ("destId", .int(destId)), ("destType", .int(kind)), ("msgType", .int(row.int64Value(offset + 3))),
+            ("content", .string(row.text(offset + 4))), ("sendTime", .int(row.int64Value(offset + 5))),
+        ])
+    }
+
+    func getMsgHistory(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let destType = try c.params.requiredInt("destType", in: 1...2)
+        let before = try c.params.int64("sendTime", in: 0...Int64.max) ?? epochMillis() + 1
+        let size = try c.params.int("size", in: 1...100) ?? 20
+        guard let conversation = try MessagesFeature.readableConversation(c, destId: destId, destType: destType) else {
+            if try destType == 2 && !GroupsFeature.isMember(c.db, destId, c.userId) {
+                throw HTTPError.forbidden("only members can read a group's messages")
+            }
+            return .ok([])
+        }
+        let rows = try c.db.query("""
+            SELECT \(MessagesFeature.messageColumns)
+            FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE m.conversation_id = $1 AND m.send_time < $2 AND m.send_time >= $3
+            ORDER BY m.send_time DESC, m.seq DESC LIMIT $4
+            """, [conversation.id, before, conversation.visibleFrom, size])
+        // Newest first from the index; the contract wants oldest first.
+        return .ok(.array(rows.rows.reversed().map { MessagesFeature.messageJSON($0) }))
+    }
+
+    // MARK: markRead and unread
+
+    func markRead(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let destType = try c.params.requiredInt("destType", in: 1...2)
+        let seq = try c.params.requiredInt64("seq", in: 0...Int64.max)
+        guard let conversation = try MessagesFeature.readableConversation(c, destId: destId, destType: destType) else {
+            return .outcome(-1, "no such conversation")
+        }
+        // Never backwards, never past the last message.
+        try c.db.query("""
+            INSERT INTO conversation_reads (user_id, conversation_id, read_seq)
+            SELECT $1, $2, LEAST($3, last_seq) FROM conversations WHERE id = $2
+            ON CONFLICT (user_id, conversation_id)
+            DO UPDATE SET read_seq = GREATEST(conversation_reads.read_seq, EXCLUDED.read_seq)
+            """, [c.userId, conversation.id, seq])
+        return .ok()
+    }
+
+    /// `ready.unread`: per conversation with anything unread from others, the count and last seq.
+    public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
+        let statement: (sql: String, params: [PGBindable?]) = ("""
+            WITH mine AS (
+                SELECT c.id, c.last_seq, 1 AS kind, CASE WHEN c.user_low = $1 THEN c.user_high ELSE c.user_low END AS dest,
+                       0::bigint AS visible_from
+                FROM conversations c WHERE c.kind = 1 AND (c.user_low = $1 OR c.user_high = $1)
+                UNION ALL
+                SELECT c.id, c.last_seq, 2, c.group_id, (extract(epoch FROM m.joined_at) * 1000)::bigint
+                FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
+                WHERE m.user_id = $1
+            )
+            SELECT mine.dest, mine.kind, mine.last_seq,
+                   (SELECT count(*) FROM messages x
+                    WHERE x.conversation_id = mine.id AND x.seq > COALESCE(r.read_seq, 0)
+                      AND x.from_id <> $1 AND x.send_time >= mine.visible_from)
+            FROM mine LEFT JOIN conversation_reads r ON r.user_id = $1 AND r.conversation_id = mine.id
+            WHERE mine.last_seq > COALESCE(r.read_seq, 0)
+            ORDER BY mine.kind, mine.dest
+            """, [c.userId])
+        return AccountsFeature.ReadyPart(statements: [statement]) { results, data in
+            let unread = results[0].rows.filter { $0.int64Value(3) > 0 }.map { row -> JSON in
+                .object([("destId", .int(row.int64Value(0))), ("destType", .int(row.int64Value(1))),
+                         ("count", .int(row.int64Value(3))), ("lastSeq", .int(row.int64Value(2)))])
+            }
+            if let index = data.firstIndex(where: { $0.0 == "unread" }) { data[index].1 = .array(unread) }
+        }
+    }
+
+    // MARK: sync
+
+    struct SyncPage {
+        var events: [JSON]
+        var next: Int64
+        var reset: Bool
+    }
+
+    /// Events after `since`, oldest first, at most one page.
+    static func fetch(_ db: PGConnection, userId: Int64, since: Int64) throws -> SyncPage {
+        let results = try db.pipeline([
+            ("""
+            SELECT e.cursor, e.type, e.payload::text, e.silent, \(messageColumns)
+            FROM user_events e
+            LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.seq
+            LEFT JOIN conversations c ON c.id = e.conversation_id
+            WHERE e.user_id = $1 AND e.cursor > $2 ORDER BY e.cursor LIMIT $3
+            """, [userId, since, syncPage]),
+            ("""
+            SELECT COALESCE((SELECT last_cursor FROM user_event_cursors WHERE user_id = $1), 0),
+                   COALESCE((SELECT min(cursor) FROM user_events WHERE user_id = $1), 0)
+            """, [userId]),
+        ])
+        let latest = results[1][0].int64Value(0)
+        let oldest = results[1][0].int64Value(1)
+        var events: [JSON] = []
+        var next = since
+        for row in results[0].rows {
+            let cursor = row.int64Value(0)
+            let type = row.text(1)
+            var fields: [(String, JSON)] = [("cursor", .int(cursor)), ("type", .string(type))]
+            if type == "message" {
+                fields.append(("silent", .bool(row.boolValue(3))))
+                fields.append(("message", row.isNull(4) ? .null : messageJSON(row, offset: 4)))
+            } else {
+                fields.append(("data", .raw(row.text(2))))
+            }
+            events.append(.object(fields))
+            next = cursor
+        }
+        // A cursor from the future (e.g. a restored database), or one older than what is kept:
+        // the client must reload its state with `ready` and continue from `next`.
+        let reset = since > latest || (oldest > 0 && since < oldest - 1)
+        if reset && events.isEmpty { next = latest }
+        return SyncPage(events: events, next: reset && events.isEmpty ? latest : next, reset: reset)
+    }
+
+    static func syncResponse(_ page: SyncPage) -> Response {
+        .ok(["events": .array(page.events), "next": .int(page.next), "reset": .bool(page.reset)])
+    }
+
+    func sync(_ c: RequestContext) throws -> Response {
+        let since = try c.params.int64("since", in: 0...Int64.max) ?? 0
+        let timeout = try c.params.int("timeout", in: 0...MessagesFeature.maxSyncTimeout) ?? 0
+        let me = c.userId
+        // Read the wake generation before looking, so a wake in between is never lost.
+        let generation = c.wakes?.generation(for: me) ?? 0
+        let page = try MessagesFeature.fetch(c.db, userId: me, since: since)
+        if !page.events.isEmpty || page.reset || timeout == 0 || c.wakes == nil {
+            return MessagesFeature.syncResponse(page)
+        }
+        return .deferred(key: me, timeoutSeconds: timeout, seenGeneration: generation) { db in
+            MessagesFeature.syncResponse(try MessagesFeature.fetch(db, userId: me, since: since))
+        }
+    }
+}
