@@ -41,6 +41,20 @@ public final class PGConnection {
     private var conn: OpaquePointer?
     private var prepared: [String: String] = [:]
     private var transactionDepth = 0
+    /// Work to run at the end of the current transaction, just before COMMIT, and per-transaction
+    /// state for it (e.g. a batch of rows collected along the way and written in one statement).
+    private var beforeCommit: [() throws -> Void] = []
+    public private(set) var transactionState: [String: AnyObject] = [:]
+
+    public var inTransaction: Bool { transactionDepth > 0 }
+
+    /// Registers `action` to run before this transaction commits (inside it). Outside a
+    /// transaction it runs at once.
+    public func onCommit(_ action: @escaping () throws -> Void) throws {
+        if transactionDepth == 0 { try action() } else { beforeCommit.append(action) }
+    }
+
+    public func setTransactionState(_ key: String, _ value: AnyObject) { transactionState[key] = value }
 
     public init(conninfo: String) {
         self.conninfo = conninfo
@@ -186,13 +200,23 @@ public final class PGConnection {
             attempt += 1
             try execute("BEGIN ISOLATION LEVEL " + isolation)
             transactionDepth = 1
+            beforeCommit.removeAll()
+            transactionState.removeAll()
             do {
                 let value = try body()
+                // Actions may register more actions; run until none are left.
+                while !beforeCommit.isEmpty {
+                    let action = beforeCommit.removeFirst()
+                    try action()
+                }
                 try execute("COMMIT")
                 transactionDepth = 0
+                transactionState.removeAll()
                 return value
             } catch {
                 transactionDepth = 0
+                beforeCommit.removeAll()
+                transactionState.removeAll()
                 if isConnected { try? execute("ROLLBACK") }
                 if let pg = error as? PGError, pg.isRetryable, attempt < attempts {
                     // Back off a little, with jitter, so that the competing transactions interleave.

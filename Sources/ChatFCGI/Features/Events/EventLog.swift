@@ -5,26 +5,62 @@ public enum EventLog {
     /// The NOTIFY channel telling every worker which users have new events (comma-separated ids).
     public static let channel = "chat_events"
 
-    /// Appends one event for each user. Cursors are allocated in ascending user order, so two
-    /// transactions that touch the same users always take the row locks in the same order and
-    /// cannot deadlock on them.
+    /// Events collected in one transaction, written together just before it commits.
+    final class Batch {
+        var users: [Int64] = []
+        var types: [String] = []
+        var payloads: [String] = []
+    }
+
+    /// Records one event for each user, written when the transaction commits (at once outside one).
+    ///
+    /// All of a transaction's events are written by one statement at its very end, which takes
+    /// the users' cursor locks in ascending user order and as the last locks of the transaction:
+    /// two transactions can therefore never wait for each other's cursor rows in a cycle.
     public static func append(_ db: PGConnection, to userIds: [Int64], type: String, payload: JSON) throws {
-        let users = Array(Set(userIds)).sorted()
+        let users = Array(Set(userIds))
         guard !users.isEmpty else { return }
+        let batch: Batch
+        if let existing = db.transactionState["events"] as? Batch {
+            batch = existing
+        } else {
+            batch = Batch()
+            db.setTransactionState("events", batch)
+            try db.onCommit { try flush(db, batch) }
+        }
+        let text = payload.text
+        for user in users {
+            batch.users.append(user)
+            batch.types.append(type)
+            batch.payloads.append(text)
+        }
+    }
+
+    static func flush(_ db: PGConnection, _ batch: Batch) throws {
+        guard !batch.users.isEmpty else { return }
         try db.query("""
-            WITH bumped AS (
+            WITH ev AS (
+                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS e(user_id, type, payload, n)
+            ), counts AS (
+                SELECT user_id, count(*) AS k FROM ev GROUP BY user_id
+            ), bumped AS (
                 INSERT INTO user_event_cursors AS c (user_id, last_cursor)
-                SELECT u, 1 FROM unnest($1::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n
-                ON CONFLICT (user_id) DO UPDATE SET last_cursor = c.last_cursor + 1
+                SELECT user_id, k FROM counts ORDER BY user_id
+                ON CONFLICT (user_id) DO UPDATE SET last_cursor = c.last_cursor + EXCLUDED.last_cursor
                 RETURNING user_id, last_cursor
-            )
-            , stored AS (
+            ), numbered AS (
+                SELECT ev.user_id, ev.type, ev.payload,
+                       b.last_cursor - count(*) OVER (PARTITION BY ev.user_id)
+                           + row_number() OVER (PARTITION BY ev.user_id ORDER BY ev.n) AS cursor
+                FROM ev JOIN bumped b ON b.user_id = ev.user_id
+            ), stored AS (
                 INSERT INTO user_events (user_id, cursor, type, payload)
-                SELECT user_id, last_cursor, $2, $3::jsonb FROM bumped
+                SELECT user_id, cursor, type, payload::jsonb FROM numbered
                 RETURNING user_id
             )
-            SELECT pg_notify('\(channel)', string_agg(user_id::text, ',')) FROM stored
-            """, [PGArray(users), type, payload.text])
+            SELECT pg_notify('\(channel)', string_agg(DISTINCT user_id::text, ',')) FROM stored
+            """, [PGArray(batch.users), PGTextArray(batch.types), PGTextArray(batch.payloads)])
+        batch.users.removeAll()
     }
 
     /// Appends a message event for each recipient (the sender included, for their other devices),

@@ -158,10 +158,16 @@ public final class GroupsFeature {
     func updateGroupMemberMark(_ c: RequestContext) throws -> Response {
         let groupId = try c.params.requiredId("groupId")
         guard let card = try c.params.string("name", maxLength: GroupsFeature.cardLength) else { throw HTTPError.missing("name") }
-        let updated = try c.db.query("UPDATE group_members SET card = $3 WHERE group_id = $1 AND user_id = $2",
-                                     [groupId, c.userId, card])
-        guard updated.affectedRows > 0 else { throw HTTPError.forbidden("you are not a member of this group") }
-        return .ok()
+        let db = try c.db
+        return try db.transaction {
+            let updated = try db.query("UPDATE group_members SET card = $3 WHERE group_id = $1 AND user_id = $2",
+                                       [groupId, c.userId, card])
+            guard updated.affectedRows > 0 else { throw HTTPError.forbidden("you are not a member of this group") }
+            // Other members see cards in the member list: tell them.
+            try EventLog.append(db, to: try GroupsFeature.memberIds(db, groupId), type: "group_member_card",
+                                payload: ["groupId": .int(groupId), "userId": .int(c.userId), "card": .string(card)])
+            return .ok()
+        }
     }
 
     func addGroupMember(_ c: RequestContext) throws -> Response {
@@ -247,6 +253,9 @@ public final class GroupsFeature {
                 SELECT id FROM friend_requests WHERE dest_type = 2 AND status = 0 AND group_id = $1 AND from_id = $2
                 """, [groupId, requesterId])
             guard let requestId = pending.first?.int64(0) else { return .outcome(-1, "no such pending request") }
+            if try SocialFeature.blocks(db, c.userId, requesterId) {
+                return .outcome(-1, "you block this user; unblock them first")
+            }
             let members = try GroupsFeature.memberIds(db, groupId)
             guard group.count < GroupsFeature.maxMembers else { return .outcome(-1, "the group is full") }
             try addMembers(db, groupId: groupId, name: group.name, newcomers: [requesterId], existing: members, by: c.userId)

@@ -162,6 +162,11 @@ public final class SocialFeature {
                 UPDATE friend_requests SET status = 2 WHERE dest_type = 1 AND status = 0
                 AND ((from_id = $2 AND to_user_id = $1) OR (from_id = $1 AND to_user_id = $2))
                 """, [me, blockId])
+            // So are their requests to join groups you own.
+            try db.query("""
+                UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND from_id = $2
+                AND group_id IN (SELECT id FROM groups WHERE owner_id = $1)
+                """, [me, blockId])
             return .ok()
         }
     }
