@@ -10,6 +10,9 @@ CREATE TABLE conversations (
     user_high bigint REFERENCES users (id) ON DELETE CASCADE,
     group_id  bigint REFERENCES groups (id) ON DELETE CASCADE,
     last_seq  bigint NOT NULL DEFAULT 0,
+    -- send_time of the last message (ms). Each message's send_time is strictly greater than the
+    -- previous one's, so paging history by "sent before" never skips a message.
+    last_send_time bigint NOT NULL DEFAULT 0,
     CHECK ((kind = 1 AND user_low < user_high AND group_id IS NULL)
         OR (kind = 2 AND group_id IS NOT NULL AND user_low IS NULL AND user_high IS NULL))
 );

@@ -119,21 +119,40 @@ public final class MessagesFeature {
     public static func store(_ db: PGConnection, conversationId: Int64, from: Int64, destId: Int64, destType: Int,
                              msgType: Int, content: String, clientMsgId: String,
                              directRecipients: [Int64]) throws -> (msgId: Int64, seq: Int64, sendTime: Int64) {
+        // Two identical retries racing both find no first message; the second then fails on the
+        // unique key, its transaction (and its seq) rolls back, and running it again finds the
+        // first one (a new statement sees what committed meanwhile).
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try storeOnce(db, conversationId: conversationId, from: from, destId: destId, destType: destType,
+                                     msgType: msgType, content: content, clientMsgId: clientMsgId,
+                                     directRecipients: directRecipients)
+            } catch let error as PGError where error.isUniqueViolation && attempt < 3 {
+                continue
+            }
+        }
+    }
+
+    static func storeOnce(_ db: PGConnection, conversationId: Int64, from: Int64, destId: Int64, destType: Int,
+                          msgType: Int, content: String, clientMsgId: String,
+                          directRecipients: [Int64]) throws -> (msgId: Int64, seq: Int64, sendTime: Int64) {
         try db.transaction {
-            // One statement: find a retry's first message, or take the next seq and store.
-            // Two identical retries racing both find nothing; the second then fails on the unique
-            // key, its transaction (and seq) rolls back, and the retry below finds the first.
+            // One statement: find a retry's first message, or take the next seq (and a send time
+            // strictly after the previous message's) under the conversation's row lock, and store.
             let row = try db.query("""
                 WITH existing AS (
                     SELECT msg_id, seq, send_time FROM messages
                     WHERE conversation_id = $1 AND from_id = $2 AND client_msg_id = $3
                 ), bump AS (
-                    UPDATE conversations SET last_seq = last_seq + 1
+                    UPDATE conversations SET last_seq = last_seq + 1,
+                        last_send_time = GREATEST((extract(epoch FROM clock_timestamp()) * 1000)::bigint, last_send_time + 1)
                     WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM existing)
-                    RETURNING last_seq
+                    RETURNING last_seq, last_send_time
                 ), inserted AS (
                     INSERT INTO messages (conversation_id, seq, msg_id, from_id, msg_type, content, client_msg_id, send_time)
-                    SELECT $1, last_seq, nextval('message_ids'), $2, $4, $5, $3, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                    SELECT $1, last_seq, nextval('message_ids'), $2, $4, $5, $3, last_send_time
                     FROM bump
                     RETURNING msg_id, seq, send_time
                 )

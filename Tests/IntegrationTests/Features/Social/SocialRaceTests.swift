@@ -192,8 +192,10 @@ final class SocialRaceTests: XCTestCase {
     /// must not deadlock. PostgreSQL breaks a deadlock only after `deadlock_timeout` (1 s by
     /// default), stalling both requests, and the server then retries the victim (a few times).
     func testCrossedChangesDoNotDeadlock() throws {
-        guard let pgLog = stack.stackDir.map({ $0 + "/log/pg.log" }).flatMap({ FileManager.default.fileExists(atPath: $0) ? $0 : nil })
-        else { throw XCTSkip("no PostgreSQL log under $CHAT_TEST_STACK_DIR/log") }
+        // scripts/stack.sh keeps it at pg/postgresql.log; the lead's development stack at log/pg.log.
+        let candidates = ["/pg/postgresql.log", "/log/pg.log"].compactMap { stack.stackDir.map { dir in dir + $0 } }
+        guard let pgLog = candidates.first(where: { FileManager.default.fileExists(atPath: $0) })
+        else { throw XCTSkip("no PostgreSQL log under $CHAT_TEST_STACK_DIR") }
         func deadlocks() -> Int { readWholeFile(pgLog).components(separatedBy: "deadlock detected").count - 1 }
         let before = deadlocks()
         // Up to 8 rounds, stopping at the first deadlock (each costs a second).
