@@ -26,7 +26,7 @@ public enum Application {
 
     /// Every feature's housekeeping, run by `PeriodicJobs` in the workers.
     public static func jobs() -> [PeriodicJobs.Job] {
-        AccountsFeature.cleanupJobs
+        AccountsFeature.cleanupJobs + EventLog.cleanupJobs
     }
 
     public static func makeResponder(config: Config) -> Responder {

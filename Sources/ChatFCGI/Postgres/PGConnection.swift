@@ -44,6 +44,7 @@ public final class PGConnection {
     /// Work to run at the end of the current transaction, just before COMMIT, and per-transaction
     /// state for it (e.g. a batch of rows collected along the way and written in one statement).
     private var beforeCommit: [() throws -> Void] = []
+    private var afterCommit: [() -> Void] = []
     public private(set) var transactionState: [String: AnyObject] = [:]
 
     public var inTransaction: Bool { transactionDepth > 0 }
@@ -56,8 +57,28 @@ public final class PGConnection {
 
     public func setTransactionState(_ key: String, _ value: AnyObject) { transactionState[key] = value }
 
+    /// Registers `action` to run after this transaction has committed (at once outside one).
+    /// For side effects that must not happen unless the data is there, and that should not
+    /// lengthen the transaction, such as NOTIFY (see EventLog).
+    public func afterCommit(_ action: @escaping () -> Void) {
+        if transactionDepth == 0 { action() } else { afterCommit.append(action) }
+    }
+
     public init(conninfo: String) {
-        self.conninfo = conninfo
+        self.conninfo = PGConnection.withLinkDefaults(conninfo)
+    }
+
+    /// A remote database link that dies silently would otherwise go unnoticed for many minutes
+    /// (TCP retransmission): keepalives and a user timeout bound that, unless the operator set
+    /// them. libpq ignores them on unix sockets. Only for key=value conninfo strings.
+    static func withLinkDefaults(_ conninfo: String) -> String {
+        if conninfo.hasPrefix("postgres://") || conninfo.hasPrefix("postgresql://") { return conninfo }
+        var result = conninfo
+        for (key, value) in [("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
+                             ("tcp_user_timeout", "30000")] where !conninfo.contains(key + "=") {
+            result += " \(key)=\(value)"
+        }
+        return result
     }
 
     deinit {
@@ -201,6 +222,7 @@ public final class PGConnection {
             try execute("BEGIN ISOLATION LEVEL " + isolation)
             transactionDepth = 1
             beforeCommit.removeAll()
+            afterCommit.removeAll()
             transactionState.removeAll()
             do {
                 let value = try body()
@@ -212,10 +234,14 @@ public final class PGConnection {
                 try execute("COMMIT")
                 transactionDepth = 0
                 transactionState.removeAll()
+                let committed = afterCommit
+                afterCommit.removeAll()
+                for action in committed { action() }
                 return value
             } catch {
                 transactionDepth = 0
                 beforeCommit.removeAll()
+                afterCommit.removeAll()
                 transactionState.removeAll()
                 if isConnected { try? execute("ROLLBACK") }
                 if let pg = error as? PGError, pg.isRetryable, attempt < attempts {

@@ -5,6 +5,20 @@ public enum EventLog {
     /// The NOTIFY channel telling every worker which users have new events (comma-separated ids).
     public static let channel = "chat_events"
 
+    /// Events are kept 30 days. What goes is always a prefix of a user's stream, and never their
+    /// newest event: a client whose cursor falls before what is kept gets `reset` from sync (it
+    /// reloads with `ready`) instead of silently missing events.
+    public static let cleanupJobs: [PeriodicJobs.Job] = [
+        .init(name: "user_events.trim", sql: """
+            DELETE FROM user_events e
+            USING (SELECT user_id, max(cursor) AS upto FROM user_events
+                   WHERE created_at < now() - interval '30 days' GROUP BY user_id) old,
+                  user_event_cursors c
+            WHERE e.user_id = old.user_id AND c.user_id = old.user_id
+              AND e.cursor <= old.upto AND e.cursor < c.last_cursor
+            """),
+    ]
+
     /// Events collected in one transaction, written together just before it commits.
     final class Batch {
         var users: [Int64] = []
@@ -53,14 +67,30 @@ public enum EventLog {
                        b.last_cursor - count(*) OVER (PARTITION BY ev.user_id)
                            + row_number() OVER (PARTITION BY ev.user_id ORDER BY ev.n) AS cursor
                 FROM ev JOIN bumped b ON b.user_id = ev.user_id
-            ), stored AS (
-                INSERT INTO user_events (user_id, cursor, type, payload)
-                SELECT user_id, cursor, type, payload::jsonb FROM numbered
-                RETURNING user_id
             )
-            SELECT pg_notify('\(channel)', string_agg(DISTINCT user_id::text, ',')) FROM stored
+            INSERT INTO user_events (user_id, cursor, type, payload)
+            SELECT user_id, cursor, type, payload::jsonb FROM numbered
             """, [PGArray(batch.users), PGTextArray(batch.types), PGTextArray(batch.payloads)])
+        notifyAfterCommit(db, batch.users)
         batch.users.removeAll()
+    }
+
+    /// Tells every worker (on every host) which users have news, once the transaction committed.
+    ///
+    /// Not inside the transaction: PostgreSQL serialises all commits that carry a NOTIFY, disk
+    /// flush included, which would cap how many messages per second the whole cluster can store.
+    /// If the process dies between the commit and this, the users' parked long-polls see the news
+    /// at their time-out instead (nothing is lost).
+    static func notifyAfterCommit(_ db: PGConnection, _ users: [Int64]) {
+        let payload = Array(Set(users)).sorted().map(String.init).joined(separator: ",")
+        guard !payload.isEmpty else { return }
+        db.afterCommit {
+            do {
+                try db.query("SELECT pg_notify($1, $2)", [channel, payload])
+            } catch {
+                Log.warn("events.notify_failed", ["error": String(describing: error)])
+            }
+        }
     }
 
     /// Appends a message event for each recipient (the sender included, for their other devices),
@@ -78,16 +108,14 @@ public enum EventLog {
                 SELECT u, 1 FROM unnest($1::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n
                 ON CONFLICT (user_id) DO UPDATE SET last_cursor = c.last_cursor + 1
                 RETURNING user_id, last_cursor
-            ), stored AS (
-                INSERT INTO user_events (user_id, cursor, type, payload, conversation_id, seq, silent)
-                SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, $2, $3,
-                       COALESCE((SELECT s.muted FROM conversation_settings s
-                                 WHERE s.user_id = b.user_id AND s.dest_type = $4 AND s.dest_id = $5), false)
-                FROM bumped b
-                RETURNING user_id
             )
-            SELECT pg_notify('\(channel)', string_agg(user_id::text, ',')) FROM stored
+            INSERT INTO user_events (user_id, cursor, type, payload, conversation_id, seq, silent)
+            SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, $2, $3,
+                   COALESCE((SELECT s.muted FROM conversation_settings s
+                             WHERE s.user_id = b.user_id AND s.dest_type = $4 AND s.dest_id = $5), false)
+            FROM bumped b
             """, [PGArray(users), conversationId, seq, muteDestType, muteDestId])
+        notifyAfterCommit(db, users)
     }
 }
 

@@ -200,7 +200,8 @@ public final class MessagesFeature {
     func getMsgHistory(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
         let destType = try c.params.requiredInt("destType", in: 1...2)
-        let before = try c.params.int64("sendTime", in: 0...Int64.max) ?? epochMillis() + 1
+        // Default: everything (not "before this host's clock", which may lag the database's).
+        let before = try c.params.int64("sendTime", in: 0...Int64.max) ?? Int64.max
         let size = try c.params.int("size", in: 1...100) ?? 20
         guard let conversation = try MessagesFeature.readableConversation(c, destId: destId, destType: destType) else {
             if try destType == 2 && !GroupsFeature.isMember(c.db, destId, c.userId) {

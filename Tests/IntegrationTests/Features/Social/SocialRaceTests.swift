@@ -193,7 +193,7 @@ final class SocialRaceTests: XCTestCase {
     /// default), stalling both requests, and the server then retries the victim (a few times).
     func testCrossedChangesDoNotDeadlock() throws {
         // scripts/stack.sh keeps it at pg/postgresql.log; the lead's development stack at log/pg.log.
-        let candidates = ["/pg/postgresql.log", "/log/pg.log"].compactMap { stack.stackDir.map { dir in dir + $0 } }
+        let candidates = ["/pg/postgresql.log", "/log/pg.log"].compactMap { suffix in stack.stackDir.map { $0 + suffix } }
         guard let pgLog = candidates.first(where: { FileManager.default.fileExists(atPath: $0) })
         else { throw XCTSkip("no PostgreSQL log under $CHAT_TEST_STACK_DIR") }
         func deadlocks() -> Int { readWholeFile(pgLog).components(separatedBy: "deadlock detected").count - 1 }
