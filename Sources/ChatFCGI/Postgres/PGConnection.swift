@@ -108,6 +108,13 @@ public final class PGConnection {
             Log.debug("db.notice", ["message": String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)])
         }, nil)
         conn = c
+        // Prepared statements are planned once: with the default (auto), PostgreSQL re-plans a
+        // statement for every execution while it judges a custom plan better, and a statement
+        // over the 16 message partitions then spends far longer planning than running (measured:
+        // 0.5 ms planning against 0.06 ms execution for ready's unread query, and several ms
+        // under load). The statements here are simple and parameter-independent enough for
+        // generic plans with run-time partition pruning.
+        try execute("SET plan_cache_mode = force_generic_plan")
     }
 
     /// Makes sure the connection is usable before a request starts using it.
