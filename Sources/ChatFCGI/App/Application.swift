@@ -13,7 +13,7 @@ public enum Application {
         let social = SocialFeature(groups: groups)
         social.register(on: router)
         accounts.relationLookup = { context, other in try social.relation(context, other) }
-        accounts.relationStatement = { context, other in SocialFeature.relationStatement(context.userId, other) }
+        accounts.relationStatement = { context, other in SocialFeature.relationStatement(context.me, other) }
         accounts.relationDecode = SocialFeature.decodeRelation
         accounts.readyContributors.append { context in social.readyPart(context) }
         let messages = MessagesFeature()
@@ -31,8 +31,10 @@ public enum Application {
 
     public static func makeResponder(config: Config) -> Responder {
         let (router, accounts) = makeRouter(config: config)
-        return Responder(router: router, maxFormBytes: config.maxFormBytes) { context, token in
+        let responder = Responder(router: router, maxFormBytes: config.maxFormBytes) { context, token in
             try accounts.authenticate(context, token: token)
         }
+        responder.sessions = SessionStatements()
+        return responder
     }
 }

@@ -7,6 +7,8 @@ public final class Responder {
     let authenticate: (RequestContext, String) throws -> Int64
     /// Set by the worker process once its FastCGI server exists.
     public var wakes: WakeGenerations?
+    /// For routes that authenticate inside their own statements.
+    public var sessions: SessionResolver?
 
     /// - Parameter authenticate: maps a session token to its user id, or throws 401.
     public init(router: Router, maxFormBytes: Int,
@@ -41,10 +43,13 @@ public final class Responder {
             if route.body == .stream { bodyRead = true } // the handler owns the body
             if route.requiresAuth {
                 guard let token = Responder.token(of: request) else { throw HTTPError.unauthorized }
-                context.userId = try authenticate(context, token)
-                // The original API trusted a `userId` parameter; here it may only confirm the session.
-                if let claimed = request.params["userId"], !claimed.isEmpty, Int64(claimed) != context.userId {
-                    throw HTTPError.forbidden("userId does not match the session")
+                if route.authInQuery, let sessions {
+                    // Checked by the handler's first statements, in the same round trip.
+                    context.pendingToken = token
+                    context.sessions = sessions
+                } else {
+                    context.userId = try authenticate(context, token)
+                    try Responder.checkClaimedUser(request, context.userId)
                 }
             }
             let response = try route.handler(context)
@@ -58,6 +63,13 @@ public final class Responder {
         } catch {
             Log.error("request.error", ["rid": request.requestId, "path": request.path, "error": String(describing: error)])
             return Outcome(response: .error(.internalError), userId: context.userId, bodyLeftUnread: !bodyRead)
+        }
+    }
+
+    /// The original API trusted a `userId` parameter; here it may only confirm the session.
+    static func checkClaimedUser(_ request: Request, _ userId: Int64) throws {
+        if let claimed = request.params["userId"], !claimed.isEmpty, Int64(claimed) != userId {
+            throw HTTPError.forbidden("userId does not match the session")
         }
     }
 

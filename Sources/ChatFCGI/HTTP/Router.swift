@@ -9,6 +9,32 @@ public final class RequestContext {
 
     /// The process's wake generations, for handlers that may defer (long-polls).
     public let wakes: WakeGenerations?
+    /// For routes that authenticate inside their own statements: the session token, until the
+    /// first `pipelineAsUser` resolves it.
+    var pendingToken: String?
+    var sessions: SessionResolver?
+
+    /// How a statement names the acting user: `$1` bound to the user id once it is known, or (on
+    /// a route that authenticates in its queries) a subquery on `$1` bound to the session token.
+    public var me: (sql: String, param: PGBindable) {
+        if let pendingToken, userId == 0, let sessions {
+            return (sessions.userExpression, sessions.tokenParameter(pendingToken))
+        }
+        return ("$1::bigint", userId)
+    }
+
+    /// Runs independent statements in one round trip as the acting user. On a route that
+    /// authenticates in its queries, the session check rides in the same round trip, and the
+    /// statements name the user with `me`; a missing or expired session is 401.
+    public func pipelineAsUser(_ statements: [(sql: String, params: [PGBindable?])]) throws -> [PGResult] {
+        let db = try self.db
+        guard let token = pendingToken, userId == 0, let sessions else { return try db.pipeline(statements) }
+        let results = try db.pipeline([sessions.statement(token)] + statements)
+        userId = try sessions.resolve(results[0], token: token, db: db)
+        pendingToken = nil
+        try Responder.checkClaimedUser(request, userId)
+        return Array(results.dropFirst())
+    }
 
     public init(request: Request, db: PGConnection, userId: Int64 = 0, wakes: WakeGenerations? = nil) {
         self.request = request
@@ -39,9 +65,22 @@ public enum BodyHandling: Sendable {
     case stream
 }
 
+/// Session checks that run inside a handler's own statements (see `RequestContext.pipelineAsUser`).
+public protocol SessionResolver: AnyObject {
+    /// SQL for "the session's user" given the token parameter as `$1`.
+    var userExpression: String { get }
+    func tokenParameter(_ token: String) -> PGBindable
+    /// The statement that checks the session (token as `$1`).
+    func statement(_ token: String) -> (sql: String, params: [PGBindable?])
+    /// The user from that statement's result, or 401.
+    func resolve(_ result: PGResult, token: String, db: PGConnection) throws -> Int64
+}
+
 public struct Route {
     public let path: String
     public let requiresAuth: Bool
+    /// The handler authenticates inside its own statements (`pipelineAsUser`), saving a round trip.
+    public let authInQuery: Bool
     public let body: BodyHandling
     public let handler: (RequestContext) throws -> Response
 }
@@ -52,10 +91,10 @@ public final class Router {
 
     public init() {}
 
-    public func add(_ path: String, auth: Bool = true, body: BodyHandling = .form,
+    public func add(_ path: String, auth: Bool = true, authInQuery: Bool = false, body: BodyHandling = .form,
                     _ handler: @escaping (RequestContext) throws -> Response) {
         precondition(routes[path] == nil, "route \(path) registered twice")
-        routes[path] = Route(path: path, requiresAuth: auth, body: body, handler: handler)
+        routes[path] = Route(path: path, requiresAuth: auth, authInQuery: authInQuery, body: body, handler: handler)
     }
 
     public func route(for path: String) -> Route? { routes[path] }

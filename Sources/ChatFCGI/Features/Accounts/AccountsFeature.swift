@@ -38,13 +38,13 @@ public final class AccountsFeature {
         router.add("/chat/doLogin", auth: false, doLogin)
         router.add("/chat/findPwd", auth: false, findPwd)
         router.add("/getVersion", auth: false, getVersion)
-        router.add("/chat/ready", ready)
+        router.add("/chat/ready", authInQuery: true, ready)
         router.add("/chat/updateProfile", updateProfile)
         router.add("/chat/updateHead", updateHead)
         router.add("/chat/updatePrivateSetting", updatePrivateSetting)
         router.add("/chat/updateAuth", updateAuth)
         router.add("/chat/queryUser", queryUser)
-        router.add("/chat/getUserById", getUserById)
+        router.add("/chat/getUserById", authInQuery: true, getUserById)
     }
 
     /// Housekeeping: expired sessions and codes, and rate-limit history older than its window.
@@ -155,11 +155,12 @@ public final class AccountsFeature {
     // MARK: the signed-in user
 
     func ready(_ c: RequestContext) throws -> Response {
-        let db = try c.db
         let parts = readyContributors.map { $0(c) }
+        let me = c.me
         let own: (sql: String, params: [PGBindable?]) =
-            ("SELECT \(Profile.columns), u.pay_pwd_hash IS NOT NULL FROM users u WHERE u.id = $1", [c.userId])
-        let results = try db.pipeline([own] + parts.flatMap(\.statements))
+            ("SELECT \(Profile.columns), u.pay_pwd_hash IS NOT NULL FROM users u WHERE u.id = \(me.sql)", [me.param])
+        // The session check, the user and every contributed part: one round trip.
+        let results = try c.pipelineAsUser([own] + parts.flatMap(\.statements))
         guard let row = results[0].first else { throw HTTPError.unauthorized }
         let profile = Profile(row: row)
         var data: [(String, JSON)] = [
@@ -275,13 +276,12 @@ public final class AccountsFeature {
 
     func getUserById(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
-        let db = try c.db
-        // The profile and the relation in one pipelined round trip.
+        // The session check, the profile and the relation in one pipelined round trip.
         var statements: [(sql: String, params: [PGBindable?])] = [
             ("SELECT \(Profile.columns) FROM users u WHERE u.id = $1", [destId]),
         ]
         if let relationStatement { statements.append(relationStatement(c, destId)) }
-        let results = try db.pipeline(statements)
+        let results = try c.pipelineAsUser(statements)
         guard let row = results[0].first else { return .outcome(-1, "no such user") }
         let profile = Profile(row: row)
         let none: (isFriend: Bool, remark: String, blocked: Bool) = (false, "", false)

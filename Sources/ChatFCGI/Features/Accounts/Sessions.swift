@@ -31,13 +31,46 @@ public enum Sessions {
             WHERE token_hash = $1 AND last_used_at > now() - interval '30 days'
             """, [PGBytes(hash(token))])
         guard let row = rows.first else { throw HTTPError.unauthorized }
-        if row.boolValue(1) {
-            try db.query("UPDATE sessions SET last_used_at = now() WHERE token_hash = $1", [PGBytes(hash(token))])
-        }
+        if row.boolValue(1) { try refresh(token: token, db: db) }
         return row.int64Value(0)
+    }
+
+    /// Records a use. Concurrent requests of one session may all find it stale at the same
+    /// moment: the condition makes every update after the first a no-op.
+    static func refresh(token: String, db: PGConnection) throws {
+        try db.query("""
+            UPDATE sessions SET last_used_at = now()
+            WHERE token_hash = $1 AND last_used_at < now() - interval '1 minute'
+            """, [PGBytes(hash(token))])
     }
 
     public static func endAll(userId: Int64, db: PGConnection) throws {
         try db.query("DELETE FROM sessions WHERE user_id = $1", [userId])
+    }
+}
+
+/// The session check inside a handler's own statements (`RequestContext.pipelineAsUser`).
+public final class SessionStatements: SessionResolver {
+    public init() {}
+
+    /// A scalar subquery, so PostgreSQL evaluates it once per statement (an InitPlan).
+    public let userExpression = "(SELECT chat_session_user($1))"
+
+    public func tokenParameter(_ token: String) -> PGBindable {
+        // A malformed token can match nothing; hashing it anyway keeps one code path.
+        PGBytes(Sessions.hash(token))
+    }
+
+    public func statement(_ token: String) -> (sql: String, params: [PGBindable?]) {
+        ("""
+            SELECT user_id, last_used_at < now() - interval '1 minute' FROM sessions
+            WHERE token_hash = $1 AND last_used_at > now() - interval '30 days'
+            """, [tokenParameter(token)])
+    }
+
+    public func resolve(_ result: PGResult, token: String, db: PGConnection) throws -> Int64 {
+        guard Sessions.isWellFormed(token), let row = result.first else { throw HTTPError.unauthorized }
+        if row.boolValue(1) { try Sessions.refresh(token: token, db: db) }
+        return row.int64Value(0)
     }
 }

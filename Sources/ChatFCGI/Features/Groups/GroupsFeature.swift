@@ -84,12 +84,12 @@ public final class GroupsFeature {
     }
 
     /// The caller's groups, for `ready`.
-    static func groupsOfStatement(_ userId: Int64) -> (sql: String, params: [PGBindable?]) {
+    static func groupsOfStatement(_ me: (sql: String, param: PGBindable)) -> (sql: String, params: [PGBindable?]) {
         ("""
             SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, \(GroupsFeature.headUrlsColumn)
             FROM group_members gm JOIN groups g ON g.id = gm.group_id
-            WHERE gm.user_id = $1 AND g.dissolved_at IS NULL ORDER BY gm.joined_at, g.id
-            """, [userId])
+            WHERE gm.user_id = \(me.sql) AND g.dissolved_at IS NULL ORDER BY gm.joined_at, g.id
+            """, [me.param])
     }
 
     static func decodeGroupsOf(_ result: PGResult) -> [JSON] {

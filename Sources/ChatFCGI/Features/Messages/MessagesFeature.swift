@@ -240,24 +240,29 @@ public final class MessagesFeature {
 
     /// `ready.unread`: per conversation with anything unread from others, the count and last seq.
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
+        let me = c.me
+        // `me` is computed once, in the CTE, and joined from there.
         let statement: (sql: String, params: [PGBindable?]) = ("""
-            WITH mine AS (
-                SELECT c.id, c.last_seq, 1 AS kind, CASE WHEN c.user_low = $1 THEN c.user_high ELSE c.user_low END AS dest,
+            WITH who AS (SELECT \(me.sql) AS id), mine AS (
+                SELECT c.id, c.last_seq, 1 AS kind, CASE WHEN c.user_low = who.id THEN c.user_high ELSE c.user_low END AS dest,
                        0::bigint AS visible_from
-                FROM conversations c WHERE c.kind = 1 AND (c.user_low = $1 OR c.user_high = $1)
+                FROM who JOIN conversations c ON c.kind = 1 AND c.user_low = who.id
+                UNION ALL
+                SELECT c.id, c.last_seq, 1, c.user_low, 0::bigint
+                FROM who JOIN conversations c ON c.kind = 1 AND c.user_high = who.id
                 UNION ALL
                 SELECT c.id, c.last_seq, 2, c.group_id, (extract(epoch FROM m.joined_at) * 1000)::bigint
-                FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
-                WHERE m.user_id = $1
+                FROM who JOIN group_members m ON m.user_id = who.id
+                JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
             )
             SELECT mine.dest, mine.kind, mine.last_seq,
                    (SELECT count(*) FROM messages x
                     WHERE x.conversation_id = mine.id AND x.seq > COALESCE(r.read_seq, 0)
-                      AND x.from_id <> $1 AND x.send_time >= mine.visible_from)
-            FROM mine LEFT JOIN conversation_reads r ON r.user_id = $1 AND r.conversation_id = mine.id
+                      AND x.from_id <> who.id AND x.send_time >= mine.visible_from)
+            FROM who CROSS JOIN mine LEFT JOIN conversation_reads r ON r.user_id = who.id AND r.conversation_id = mine.id
             WHERE mine.last_seq > COALESCE(r.read_seq, 0)
             ORDER BY mine.kind, mine.dest
-            """, [c.userId])
+            """, [me.param])
         return AccountsFeature.ReadyPart(statements: [statement]) { results, data in
             let unread = results[0].rows.filter { $0.int64Value(3) > 0 }.map { row -> JSON in
                 .object([("destId", .int(row.int64Value(0))), ("destType", .int(row.int64Value(1))),

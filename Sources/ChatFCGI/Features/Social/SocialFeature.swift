@@ -215,12 +215,13 @@ public final class SocialFeature {
     // MARK: contributions to accounts
 
     /// isFriend / remark / blocked towards `other`, as one statement (so callers can pipeline it).
-    public static func relationStatement(_ me: Int64, _ other: Int64) -> (sql: String, params: [PGBindable?]) {
+    /// `me` names the acting user (see `RequestContext.me`).
+    public static func relationStatement(_ me: (sql: String, param: PGBindable), _ other: Int64) -> (sql: String, params: [PGBindable?]) {
         ("""
-            SELECT f.remark, EXISTS (SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2)
+            SELECT f.remark, EXISTS (SELECT 1 FROM blocks WHERE user_id = \(me.sql) AND blocked_id = $2)
             FROM (SELECT 1) AS one
-            LEFT JOIN friendships f ON f.user_id = $1 AND f.friend_id = $2
-            """, [me, other])
+            LEFT JOIN friendships f ON f.user_id = \(me.sql) AND f.friend_id = $2
+            """, [me.param, other])
     }
 
     public static func decodeRelation(_ result: PGResult) -> (isFriend: Bool, remark: String, blocked: Bool) {
@@ -229,7 +230,7 @@ public final class SocialFeature {
     }
 
     public func relation(_ c: RequestContext, _ other: Int64) throws -> (isFriend: Bool, remark: String, blocked: Bool) {
-        let statement = SocialFeature.relationStatement(c.userId, other)
+        let statement = SocialFeature.relationStatement(("$1", c.userId), other)
         return SocialFeature.decodeRelation(try c.db.query(statement.sql, statement.params))
     }
 
@@ -239,28 +240,28 @@ public final class SocialFeature {
 
     /// friends, groups, tops, ignores, blocks and pending requests for `ready`.
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
-        let me = c.userId
+        let me = c.me
         let statements: [(sql: String, params: [PGBindable?])] = [
             ("""
             SELECT \(Profile.columns), f.remark, f.friend_group_id
             FROM friendships f JOIN users u ON u.id = f.friend_id
-            WHERE f.user_id = $1 ORDER BY f.created_at, f.friend_id
-            """, [me]),
+            WHERE f.user_id = \(me.sql) ORDER BY f.created_at, f.friend_id
+            """, [me.param]),
             ("""
             SELECT dest_id, dest_type, pinned, muted FROM conversation_settings
-            WHERE user_id = $1 AND (pinned OR muted)
+            WHERE user_id = \(me.sql) AND (pinned OR muted)
               AND (dest_type = 1 OR EXISTS (SELECT 1 FROM groups g WHERE g.id = dest_id AND g.dissolved_at IS NULL))
             ORDER BY pinned_at DESC NULLS LAST, dest_type, dest_id
-            """, [me]),
-            ("SELECT blocked_id FROM blocks WHERE user_id = $1 ORDER BY created_at", [me]),
+            """, [me.param]),
+            ("SELECT blocked_id FROM blocks WHERE user_id = \(me.sql) ORDER BY created_at", [me.param]),
             ("""
             SELECT r.id, r.from_id, r.dest_type, r.group_id, r.message, (extract(epoch FROM r.created_at) * 1000)::bigint,
                    \(Profile.columns)
             FROM friend_requests r JOIN users u ON u.id = r.from_id
-            WHERE r.status = 0 AND (r.to_user_id = $1
-                OR r.group_id IN (SELECT id FROM groups WHERE owner_id = $1 AND dissolved_at IS NULL))
+            WHERE r.status = 0 AND (r.to_user_id = \(me.sql)
+                OR r.group_id IN (SELECT id FROM groups WHERE owner_id = \(me.sql) AND dissolved_at IS NULL))
             ORDER BY r.created_at DESC LIMIT 200
-            """, [me]),
+            """, [me.param]),
             GroupsFeature.groupsOfStatement(me),
         ]
         return AccountsFeature.ReadyPart(statements: statements) { results, data in
