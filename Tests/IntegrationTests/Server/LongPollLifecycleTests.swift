@@ -1,0 +1,142 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import XCTest
+
+/// What happens to parked long-polls (/chat/sync) around the process model: a reload answers every
+/// parked request at once (clients reconnect to the new workers, which wake them as before), and a
+/// client that goes away releases its parked request (nothing leaks in the workers).
+final class LongPollLifecycleTests: XCTestCase {
+    var stack: Stack!
+    var client: StackClient!
+
+    override func setUpWithError() throws {
+        stack = try Stack.current()
+        client = StackClient(stack: stack)
+    }
+
+    func supervisorPid() throws -> pid_t {
+        guard let pidFile = stack.pidFile,
+              let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 else {
+            throw XCTSkip("no running supervisor (CHAT_TEST_PIDFILE)")
+        }
+        return pid
+    }
+
+    /// The supervisor's live worker processes.
+    static func workers(of parent: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && fields[0] != "Z" && pid_t(fields[1]) == parent ? pid : nil
+        }
+    }
+
+    static func openDescriptors(_ pids: [pid_t]) -> Int {
+        pids.reduce(0) { $0 + ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\($1)/fd"))?.count ?? 0) }
+    }
+
+    /// Waits until the supervisor has `count` workers that have not changed for a second.
+    func settledWorkers(_ supervisor: pid_t, timeout: Double = 15) -> [pid_t] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = Self.workers(of: supervisor).sorted()
+        var since = Date()
+        while Date() < deadline {
+            usleep(200_000)
+            let now = Self.workers(of: supervisor).sorted()
+            if now != last { last = now; since = Date() } else if Date().timeIntervalSince(since) > 1 { return now }
+        }
+        return last
+    }
+
+    func testReloadAnswersEveryParkedSyncAndDeliveryContinues() throws {
+        let supervisor = try supervisorPid()
+        let sender = client.newAccount(name: "Sender")
+        let receiver = client.newAccount(name: "Receiver")
+        client.msgMakeFriends(sender, receiver)
+        let start = client.msgSync(receiver, since: 0, timeout: 0)
+        let since = start.next ?? 0
+
+        // Park 20 syncs of the receiver, then reload.
+        let parked = (0..<20).map { _ in client.msgSyncInBackground(receiver, since: since, timeout: 25) }
+        usleep(1_000_000)
+        XCTAssertEqual(kill(supervisor, SIGHUP), 0)
+        let reloadedAt = DispatchTime.now().uptimeNanoseconds
+        for (index, sync) in parked.enumerated() {
+            guard let page = sync.wait(seconds: 15) else { XCTFail("parked sync \(index) was not answered"); continue }
+            XCTAssertEqual(page.reply.status, 200, "sync \(index): \(page.reply.text)")
+            XCTAssertEqual(page.reply.code, 1, "sync \(index): \(page.reply.text)")
+            XCTAssertEqual(page.events.count, 0, "nothing was sent yet")
+            XCTAssertEqual(page.next, since, "the cursor stays where it was")
+            // Answered because of the reload, long before the 25 s time-out.
+            XCTAssertLessThan(Double(sync.answeredAt &- reloadedAt) / 1e9, 10, "sync \(index) waited for its time-out")
+        }
+        _ = settledWorkers(supervisor)
+
+        // The new workers park and wake as before.
+        let again = client.msgSyncInBackground(receiver, since: since, timeout: 20)
+        usleep(500_000)
+        let sent = client.msgSend(sender, to: receiver.userId, content: "after the reload")
+        XCTAssertNotNil(sent, "the message after the reload was not stored")
+        guard let page = again.wait(seconds: 10) else { return XCTFail("the sync after the reload was not woken") }
+        XCTAssertEqual(page.events.filter { $0.type == "message" }.count, 1, page.reply.text)
+        XCTAssertLessThan(again.elapsed, 5, "woken by the message, not by the time-out")
+    }
+
+    func testClientsThatGoAwayReleaseTheirParkedRequests() throws {
+        let supervisor = try supervisorPid()
+        let account = client.newAccount(name: "Leaver")
+        let since = client.msgSync(account, since: 0, timeout: 0).next ?? 0
+        let workers = settledWorkers(supervisor)
+        let baseline = Self.openDescriptors(workers)
+        guard let url = URL(string: stack.baseURL), let host = url.host, let port = url.port else {
+            return XCTFail("cannot read the base URL \(stack.baseURL)")
+        }
+
+        // 40 clients park a sync over plain sockets…
+        let count = 40
+        var sockets: [Int32] = []
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, host, &address.sin_addr)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            XCTAssertEqual(connected, 0, "connect: errno \(errno)")
+            let request = "GET /chat/sync?since=\(since)&timeout=25 HTTP/1.1\r\nHost: \(host)\r\nAuthorization: Bearer \(account.token)\r\n\r\n"
+            _ = request.withCString { write(fd, $0, strlen($0)) }
+            sockets.append(fd)
+        }
+        // … and the workers hold one nginx connection for each.
+        var parkedPeak = 0
+        for _ in 0..<30 {
+            usleep(100_000)
+            parkedPeak = max(parkedPeak, Self.openDescriptors(workers) - baseline)
+            if parkedPeak >= count { break }
+        }
+        XCTAssertGreaterThanOrEqual(parkedPeak, count * 3 / 4, "the parked syncs should hold connections in the workers")
+
+        // The clients go away: nginx closes its upstream connections and the workers let go.
+        for fd in sockets { close(fd) }
+        var remaining = Int.max
+        for _ in 0..<50 {
+            usleep(100_000)
+            remaining = Self.openDescriptors(workers) - baseline
+            if remaining <= 4 { break }
+        }
+        XCTAssertLessThanOrEqual(remaining, 4, "parked requests of departed clients were not released")
+        print("[long-poll] \(count) parked: +\(parkedPeak) descriptors in the workers; after the clients left: \(remaining >= 0 ? "+" : "")\(remaining)")
+
+        // The account still syncs normally.
+        let after = client.msgSync(account, since: since, timeout: 0)
+        XCTAssertEqual(after.reply.code, 1, after.reply.text)
+    }
+}
