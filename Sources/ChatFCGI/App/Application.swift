@@ -13,8 +13,7 @@ public enum Application {
         let social = SocialFeature(groups: groups)
         social.register(on: router)
         accounts.relationLookup = { context, other in try social.relation(context, other) }
-        accounts.relationStatement = { context, other in SocialFeature.relationStatement(context.me, other) }
-        accounts.relationDecode = SocialFeature.decodeRelation
+        accounts.relationColumns = SocialFeature.relationColumns
         accounts.readyContributors.append { context in social.readyPart(context) }
         let messages = MessagesFeature()
         messages.register(on: router)

@@ -14,6 +14,30 @@ public enum Log {
     public static func warn(_ event: String, _ fields: KeyValuePairs<String, Any> = [:]) { write(.warn, event, fields) }
     public static func error(_ event: String, _ fields: KeyValuePairs<String, Any> = [:]) { write(.error, event, fields) }
 
+    /// The access line, once per request: built directly (the general `fields` path boxes every
+    /// value in `Any`, whose dynamic casts showed up in profiles).
+    public static func access(method: String, path: String, status: Int, millis: String, requestId: String, userId: Int64) {
+        guard Level.info.rawValue >= minimum.rawValue else { return }
+        var line = timestamp()
+        line.reserveCapacity(160)
+        line += " info ["
+        line += processTag
+        line += "] access method="
+        line += quote(method)
+        line += " path="
+        line += quote(path)
+        line += " status="
+        line += String(status)
+        line += " ms="
+        line += millis
+        line += " rid="
+        line += quote(requestId)
+        line += " uid="
+        line += String(userId)
+        line += "\n"
+        raw(line)
+    }
+
     static func write(_ level: Level, _ event: String, _ fields: KeyValuePairs<String, Any>) {
         guard level.rawValue >= minimum.rawValue else { return }
         var line = timestamp()

@@ -23,6 +23,21 @@ public final class RequestContext {
         return ("$1::bigint", userId)
     }
 
+    /// The session token still to be checked, on a route that authenticates in its queries (for
+    /// a handler that joins the session into its own statement instead of `pipelineAsUser`).
+    public var unresolvedSessionToken: String? { userId == 0 && sessions != nil ? pendingToken : nil }
+
+    /// Completes authentication from a handler's own statement: the session's user (nil when the
+    /// session is missing or expired: 401) and whether its last use should be recorded.
+    public func adoptSession(userId sessionUser: Int64?, refreshNeeded: Bool) throws {
+        guard let token = pendingToken, let sessions else { return }
+        guard let sessionUser, sessionUser > 0 else { throw HTTPError.unauthorized }
+        userId = sessionUser
+        pendingToken = nil
+        if refreshNeeded { try sessions.refresh(token, db: try db) }
+        try Responder.checkClaimedUser(request, userId)
+    }
+
     /// Runs independent statements in one round trip as the acting user. On a route that
     /// authenticates in its queries, the session check rides in the same round trip, and the
     /// statements name the user with `me`; a missing or expired session is 401.
@@ -74,6 +89,8 @@ public protocol SessionResolver: AnyObject {
     func statement(_ token: String) -> (sql: String, params: [PGBindable?])
     /// The user from that statement's result, or 401.
     func resolve(_ result: PGResult, token: String, db: PGConnection) throws -> Int64
+    /// Records a use of the session (at most once a minute matters).
+    func refresh(_ token: String, db: PGConnection) throws
 }
 
 public struct Route {

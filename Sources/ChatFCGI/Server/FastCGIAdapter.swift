@@ -78,8 +78,8 @@ public enum FastCGIAdapter {
                        requestId: String, userId: Int64, started: UInt64) {
         write(response, requestId: requestId, to: exchange)
         let micros = (monotonicNanos() - started) / 1000
-        Log.info("access", ["method": method, "path": path, "status": response.status,
-                            "ms": formatMillis(micros), "rid": requestId, "uid": userId])
+        Log.access(method: method, path: path, status: response.status, millis: formatMillis(micros),
+                   requestId: requestId, userId: userId)
     }
 
     static func write(_ response: Response, requestId: String, to exchange: FastCGIExchange) {

@@ -19,9 +19,10 @@ public final class AccountsFeature {
     }
     public var readyContributors: [(RequestContext) -> ReadyPart] = []
     public var relationLookup: ((RequestContext, Int64) throws -> (isFriend: Bool, remark: String, blocked: Bool))?
-    /// The same relation as a statement and a decoder, so `getUserById` can pipeline it.
-    public var relationStatement: ((RequestContext, Int64) -> (sql: String, params: [PGBindable?]))?
-    public var relationDecode: ((PGResult) -> (isFriend: Bool, remark: String, blocked: Bool))?
+    /// The same relation as SQL that `getUserById` joins to the profile: extra columns
+    /// (remark or NULL when not friends, blocked) given the acting user's expression and the other
+    /// user's id expression, with the tables it needs.
+    public var relationColumns: ((_ me: String, _ other: String) -> (columns: String, joins: String))?
     public var albumLookup: ((RequestContext, Int64) throws -> [String])?
 
     public static let loginFailureLimit = 5
@@ -276,16 +277,32 @@ public final class AccountsFeature {
 
     func getUserById(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
-        // The session check, the profile and the relation in one pipelined round trip.
-        var statements: [(sql: String, params: [PGBindable?])] = [
-            ("SELECT \(Profile.columns) FROM users u WHERE u.id = $1", [destId]),
-        ]
-        if let relationStatement { statements.append(relationStatement(c, destId)) }
-        let results = try c.pipelineAsUser(statements)
-        guard let row = results[0].first else { return .outcome(-1, "no such user") }
-        let profile = Profile(row: row)
-        let none: (isFriend: Bool, remark: String, blocked: Bool) = (false, "", false)
-        let relation = results.count > 1 ? relationDecode?(results[1]) ?? none : none
+        let db = try c.db
+        let row: PGRow?
+        if let token = c.unresolvedSessionToken {
+            // The hot path: the session check, the profile and the relation in ONE statement.
+            // No row: no live session (401); a row with a NULL user id: no such user.
+            let relationSQL = relationColumns?("s.user_id", "u.id")
+            let result = try db.query("""
+                SELECT s.user_id, s.last_used_at < now() - interval '1 minute',
+                       \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
+                FROM sessions s LEFT JOIN users u ON u.id = $2 \(relationSQL?.joins ?? "")
+                WHERE s.token_hash = $1 AND s.last_used_at > now() - interval '30 days'
+                """, [SessionStatements().tokenParameter(token), destId])
+            try c.adoptSession(userId: result.first?.int64(0), refreshNeeded: result.first?.boolValue(1) ?? false)
+            row = result.first
+        } else {
+            let relationSQL = relationColumns?("$1::bigint", "u.id")
+            row = try db.query("""
+                SELECT $1::bigint, false, \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
+                FROM users u \(relationSQL?.joins ?? "") WHERE u.id = $2
+                """, [c.userId, destId]).first
+        }
+        guard let row, !row.isNull(2) else { return .outcome(-1, "no such user") }
+        let profile = Profile(row: row, offset: 2)
+        let extra = 2 + Profile.columnCount
+        let relation: (isFriend: Bool, remark: String, blocked: Bool) = relationColumns == nil ? (false, "", false)
+            : (!row.isNull(extra), row.text(extra), row.boolValue(extra + 1))
         let album = try albumLookup?(c, destId) ?? []
         return .ok([
             "user": profile.json(revealMobile: destId == c.userId || relation.isFriend),

@@ -53,8 +53,10 @@ public enum Sessions {
 public final class SessionStatements: SessionResolver {
     public init() {}
 
-    /// A scalar subquery, so PostgreSQL evaluates it once per statement (an InitPlan).
-    public let userExpression = "(SELECT chat_session_user($1))"
+    /// A scalar subquery, so PostgreSQL evaluates it once per statement (an InitPlan); written
+    /// out rather than as a SQL function, whose every call would go through SPI.
+    public let userExpression =
+        "(SELECT s.user_id FROM sessions s WHERE s.token_hash = $1 AND s.last_used_at > now() - interval '30 days')"
 
     public func tokenParameter(_ token: String) -> PGBindable {
         // A malformed token can match nothing; hashing it anyway keeps one code path.
@@ -67,6 +69,8 @@ public final class SessionStatements: SessionResolver {
             WHERE token_hash = $1 AND last_used_at > now() - interval '30 days'
             """, [tokenParameter(token)])
     }
+
+    public func refresh(_ token: String, db: PGConnection) throws { try Sessions.refresh(token: token, db: db) }
 
     public func resolve(_ result: PGResult, token: String, db: PGConnection) throws -> Int64 {
         guard Sessions.isWellFormed(token), let row = result.first else { throw HTTPError.unauthorized }

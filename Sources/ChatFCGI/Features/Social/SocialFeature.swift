@@ -214,24 +214,20 @@ public final class SocialFeature {
 
     // MARK: contributions to accounts
 
-    /// isFriend / remark / blocked towards `other`, as one statement (so callers can pipeline it).
-    /// `me` names the acting user (see `RequestContext.me`).
-    public static func relationStatement(_ me: (sql: String, param: PGBindable), _ other: Int64) -> (sql: String, params: [PGBindable?]) {
-        ("""
-            SELECT f.remark, EXISTS (SELECT 1 FROM blocks WHERE user_id = \(me.sql) AND blocked_id = $2)
-            FROM (SELECT 1) AS one
-            LEFT JOIN friendships f ON f.user_id = \(me.sql) AND f.friend_id = $2
-            """, [me.param, other])
+    /// The relation as columns to join into another statement (getUserById): remark (NULL when
+    /// not friends) and blocked.
+    public static func relationColumns(me: String, other: String) -> (columns: String, joins: String) {
+        ("f.remark, EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = \(me) AND b.blocked_id = \(other))",
+         "LEFT JOIN friendships f ON f.user_id = \(me) AND f.friend_id = \(other)")
     }
 
-    public static func decodeRelation(_ result: PGResult) -> (isFriend: Bool, remark: String, blocked: Bool) {
-        guard let row = result.first else { return (false, "", false) }
-        return (!row.isNull(0), row.text(0), row.boolValue(1))
-    }
-
+    /// isFriend / remark / blocked towards `other` (for queryUser's mobile masking).
     public func relation(_ c: RequestContext, _ other: Int64) throws -> (isFriend: Bool, remark: String, blocked: Bool) {
-        let statement = SocialFeature.relationStatement(("$1", c.userId), other)
-        return SocialFeature.decodeRelation(try c.db.query(statement.sql, statement.params))
+        let sql = SocialFeature.relationColumns(me: "$1::bigint", other: "$2::bigint")
+        guard let row = try c.db.query("SELECT \(sql.columns) FROM (SELECT 1) AS one \(sql.joins)", [c.userId, other]).first else {
+            return (false, "", false)
+        }
+        return (!row.isNull(0), row.text(0), row.boolValue(1))
     }
 
     static func conversationJSON(_ row: PGRow) -> JSON {
