@@ -7,14 +7,11 @@ import XCTest
 /// Bad input on every accounts and uploads route: a missing or malformed parameter is HTTP 400
 /// with the envelope (`code` -1, `info` naming the problem), never a 5xx. Also unknown paths (404),
 /// unsupported methods (405), over-long bodies (413) and missing tokens (401).
-final class BadInputTests: XCTestCase {
-    var stack: Stack!
-    var client: StackClient!
+final class BadInputTests: StackTestCase {
     static var sharedAccount: StackClient.Account?
 
     override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
+        try super.setUpWithError()
         EarlyAccounts.warmUp(client)
     }
 

@@ -7,14 +7,7 @@ import XCTest
 /// What happens to parked long-polls (/chat/sync) around the process model: a reload answers every
 /// parked request at once (clients reconnect to the new workers, which wake them as before), and a
 /// client that goes away releases its parked request (nothing leaks in the workers).
-final class LongPollLifecycleTests: XCTestCase {
-    var stack: Stack!
-    var client: StackClient!
-
-    override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
-    }
+final class LongPollLifecycleTests: StackTestCase {
 
     func supervisorPid() throws -> pid_t {
         guard let pidFile = stack.pidFile,

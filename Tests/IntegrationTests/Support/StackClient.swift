@@ -178,3 +178,16 @@ final class StackClient {
         return Account(mobile: mobile, password: password, userId: userId, token: login.dataObject["token"] as? String ?? "")
     }
 }
+
+/// The base of the integration test classes: the running stack and a client for it (each test is
+/// skipped outside `make test`).
+class StackTestCase: XCTestCase {
+    var stack: Stack!
+    var client: StackClient!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        stack = try Stack.current()
+        client = StackClient(stack: stack)
+    }
+}

@@ -7,13 +7,10 @@ import XCTest
 /// API.md §1 and §2 over HTTP: verification codes, registration, login, sessions, the profile
 /// endpoints, real-name verification, user lookup. The tests that need a second code for an
 /// existing number (findPwd, updateAuth) are in `VerificationCodeFlowTests` below, which runs last.
-final class AccountsFlowTests: XCTestCase {
-    var stack: Stack!
-    var client: StackClient!
+final class AccountsFlowTests: StackTestCase {
 
     override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
+        try super.setUpWithError()
         EarlyAccounts.warmUp(client)
     }
 

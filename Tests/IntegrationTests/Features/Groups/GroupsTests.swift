@@ -7,15 +7,9 @@ import XCTest
 /// API.md §4 over HTTP: creating groups (friends only, 2 to 500 members), renaming (owner only),
 /// cards, invitations, the 500-member cap (with users seeded in PostgreSQL), leaving and owner
 /// hand-over, dissolution, lookup, member lists, name search, and join requests.
-final class GroupsTests: XCTestCase {
+final class GroupsTests: StackTestCase {
     typealias Account = StackClient.Account
-    var stack: Stack!
-    var client: StackClient!
 
-    override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
-    }
 
     static let groupKeys = ["groupId", "name", "ownerId", "memberCount", "headUrls", "myCard"]
 

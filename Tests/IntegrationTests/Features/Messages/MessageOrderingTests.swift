@@ -7,15 +7,9 @@ import XCTest
 /// The gapless per-conversation sequence under concurrency: the n-th message stored in a
 /// conversation has seq n; concurrent senders never get the same or a skipped number; concurrent
 /// identical retries store one message.
-final class MessageOrderingTests: XCTestCase {
+final class MessageOrderingTests: StackTestCase {
     typealias Account = StackClient.Account
-    var stack: Stack!
-    var client: StackClient!
 
-    override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
-    }
 
     struct Attempt {
         let thread: Int

@@ -7,17 +7,11 @@ import XCTest
 /// Bad input on the messaging routes (API.md §1, §5): a missing or malformed parameter is HTTP 400
 /// with the envelope (`code` -1, `info` naming the parameter), never a 5xx; no token is 401; a
 /// `userId` that is not the session's is 403.
-final class MessagesBadInputTests: XCTestCase {
+final class MessagesBadInputTests: StackTestCase {
     typealias Account = StackClient.Account
-    var stack: Stack!
-    var client: StackClient!
     static var shared: (a: Account, b: Account)?
     static let lock = NSLock()
 
-    override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
-    }
 
     /// Two friends (made once per run); A's stream always has an event pending from 0, so a sync
     /// the server wrongly accepts answers at once instead of parking.

@@ -7,15 +7,9 @@ import XCTest
 /// Sending, history, read positions and `ready.unread` (API.md §5, §2): who may message whom,
 /// the per-conversation gapless sequence, safe retries by `clientMsgId`, content limits, history
 /// paging, group history from the time of joining.
-final class MessagesTests: XCTestCase {
+final class MessagesTests: StackTestCase {
     typealias Account = StackClient.Account
-    var stack: Stack!
-    var client: StackClient!
 
-    override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
-    }
 
     /// Two new accounts that are friends.
     func friends(_ name: String) -> (Account, Account) {

@@ -7,15 +7,9 @@ import XCTest
 /// `/chat/sync` (API.md §5): a long-poll over each user's ordered event stream. It answers at
 /// once when anything is newer than `since`, otherwise waits up to `timeout` seconds; across
 /// calls nothing is lost, skipped or repeated, also after a reconnect with an old cursor.
-final class SyncTests: XCTestCase {
+final class SyncTests: StackTestCase {
     typealias Account = StackClient.Account
-    var stack: Stack!
-    var client: StackClient!
 
-    override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
-    }
 
     func friends(_ name: String) -> (Account, Account) {
         let users = client.msgAccounts(2, name: name)

@@ -6,15 +6,9 @@ import XCTest
 
 /// API.md §3 over HTTP: friend requests and their outcomes, accepting, unfriending, remarks,
 /// blocks, muted and pinned conversations, and what `ready` / `getUserById` / `queryUser` show.
-final class FriendsTests: XCTestCase {
+final class FriendsTests: StackTestCase {
     typealias Account = StackClient.Account
-    var stack: Stack!
-    var client: StackClient!
 
-    override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
-    }
 
     static let friendKeys = ["userId", "mobile", "name", "nickName", "headUrl", "sex", "sign", "province", "city",
                              "isAuth", "remark", "friendGroupId"]

@@ -8,10 +8,8 @@ import XCTest
 /// over-long or wrongly typed parameter is HTTP 400 with the envelope (`code` -1, `info` naming
 /// the parameter), in the query string and in the body alike; never a 5xx. Without a token: 401.
 /// A `userId` that is not the session's: 403.
-final class SocialBadInputTests: XCTestCase {
+final class SocialBadInputTests: StackTestCase {
     typealias Account = StackClient.Account
-    var stack: Stack!
-    var client: StackClient!
 
     struct Fixture {
         let me: Account
@@ -21,10 +19,6 @@ final class SocialBadInputTests: XCTestCase {
     static let lock = NSLock()
     static var shared: Fixture?
 
-    override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
-    }
 
     var fixture: Fixture {
         SocialBadInputTests.lock.lock()

@@ -9,15 +9,12 @@ import XCTest
 /// not name the event types, so these tests check that the affected user got new rows that
 /// mention what changed (the other user's id, the group's id, the new name), read straight from
 /// PostgreSQL.
-final class SocialEventsTests: XCTestCase {
+final class SocialEventsTests: StackTestCase {
     typealias Account = StackClient.Account
     typealias Event = StackDB.Event
-    var stack: Stack!
-    var client: StackClient!
 
     override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
+        try super.setUpWithError()
         _ = try StackDB.conninfo(stack)
     }
 

@@ -8,14 +8,11 @@ import XCTest
 /// concurrent invites never pass the 500-member cap; a member quitting while being invited leaves
 /// a consistent group; concurrent quits by everyone dissolve the group once, without errors.
 /// The real state is read from PostgreSQL.
-final class SocialRaceTests: XCTestCase {
+final class SocialRaceTests: StackTestCase {
     typealias Account = StackClient.Account
-    var stack: Stack!
-    var client: StackClient!
 
     override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
+        try super.setUpWithError()
         _ = try StackDB.conninfo(stack)
     }
 

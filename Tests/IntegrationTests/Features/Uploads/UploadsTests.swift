@@ -6,14 +6,11 @@ import XCTest
 
 /// API.md §9 over HTTP: uploadImage (multipart) and doUploads (raw body), the stored names, and
 /// nginx serving the files back from /uploads/.
-final class UploadsTests: XCTestCase {
-    var stack: Stack!
-    var client: StackClient!
+final class UploadsTests: StackTestCase {
     static var sharedAccount: StackClient.Account?
 
     override func setUpWithError() throws {
-        stack = try Stack.current()
-        client = StackClient(stack: stack)
+        try super.setUpWithError()
         EarlyAccounts.warmUp(client)
     }
 
