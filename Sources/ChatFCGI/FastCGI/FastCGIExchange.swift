@@ -15,6 +15,9 @@ public final class FastCGIExchange {
     private(set) var parkRequest: (key: Int64, deadline: UInt64, seenGeneration: UInt64)?
     /// True when the handler is called again for a parked request (woken, timed out or drained).
     public internal(set) var isResuming = false
+    /// On a resume: true when the request must be answered now (its deadline passed, or the server
+    /// is draining); false when it was woken and may park again if the news was not for it.
+    public internal(set) var resumeIsFinal = false
     /// Whatever the handler needs to finish a parked request; the FastCGI layer only carries it.
     public var parkedState: AnyObject?
 

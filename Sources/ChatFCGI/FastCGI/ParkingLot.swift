@@ -60,6 +60,7 @@ public final class ParkingLot: @unchecked Sendable {
         let parked = Parked(request: request, exchange: exchange, key: key, deadline: deadline)
         let immediate: Bool = lock.withLock {
             if draining || (lastWake[key] ?? 0) != seenGeneration {
+                parked.exchange.resumeIsFinal = draining
                 ready.append(parked)
                 return true
             }
@@ -82,7 +83,12 @@ public final class ParkingLot: @unchecked Sendable {
         for key in keys {
             lastWake[key] = wakeCounter
             guard let items = byKey.removeValue(forKey: key) else { continue }
-            for parked in items.values { unwatch(parked); ready.append(parked); count += 1 }
+            for parked in items.values {
+                unwatch(parked)
+                parked.exchange.resumeIsFinal = draining
+                ready.append(parked)
+                count += 1
+            }
         }
         lock.unlock()
         signalReady(count)
@@ -162,6 +168,7 @@ public final class ParkingLot: @unchecked Sendable {
         lock.lock()
         for parked in Array(byFD.values) where parked.deadline <= now {
             unwatch(parked)
+            parked.exchange.resumeIsFinal = true
             ready.append(parked)
             due += 1
         }

@@ -54,7 +54,17 @@ public final class Responder {
             }
             let response = try route.handler(context)
             return Outcome(response: response, userId: context.userId, bodyLeftUnread: !bodyRead)
-        } catch let error as HTTPError {
+        } catch var error as HTTPError {
+            // A route that checks the session inside its statements may fail on a parameter
+            // before it got there: the session still decides first (401 before 400), as on every
+            // other route. Only on this error path does it cost a separate round trip.
+            if error.status != 401, context.userId == 0, let token = context.pendingToken {
+                do {
+                    context.userId = try authenticate(context, token)
+                } catch let authError as HTTPError where authError.status == 401 {
+                    error = authError
+                } catch {}
+            }
             return Outcome(response: .error(error), userId: context.userId, bodyLeftUnread: !bodyRead)
         } catch let error as PGError {
             Log.error("request.db_error", ["rid": request.requestId, "path": request.path,
@@ -108,10 +118,13 @@ public final class Responder {
 
 extension Responder {
     /// Produces the answer of a deferred response, mapping failures like `respond` does.
-    public func resume(_ deferral: Deferral, request: Request, db: PGConnection) -> Response {
+    public func resume(_ deferral: Deferral, request: Request, db: PGConnection, final: Bool) -> Response {
         do {
             try db.ensureAlive()
-            return try deferral.resume(db)
+            let response = try deferral.resume(db, final)
+            // A final resume must answer; it cannot wait again.
+            if final && response.deferral != nil { return .error(.internalError) }
+            return response
         } catch let error as HTTPError {
             return .error(error)
         } catch {

@@ -13,17 +13,27 @@ public enum FastCGIAdapter {
         let request: Request
         let started: UInt64
         let userId: Int64
-        init(deferral: Deferral, request: Request, started: UInt64, userId: Int64) {
+        let deadline: UInt64
+        init(deferral: Deferral, request: Request, started: UInt64, userId: Int64, deadline: UInt64) {
             self.deferral = deferral
             self.request = request
             self.started = started
             self.userId = userId
+            self.deadline = deadline
         }
     }
 
     public static func handle(_ exchange: FastCGIExchange, responder: Responder, db: PGConnection) {
         if exchange.isResuming, let call = exchange.parkedState as? ParkedCall {
-            let response = responder.resume(call.deferral, request: call.request, db: db)
+            let final = exchange.resumeIsFinal || monotonicNanos() >= call.deadline
+            let response = responder.resume(call.deferral, request: call.request, db: db, final: final)
+            if let again = response.deferral {
+                // Woken by news that was not for this request: wait on until the same deadline.
+                exchange.parkedState = ParkedCall(deferral: again, request: call.request, started: call.started,
+                                                  userId: call.userId, deadline: call.deadline)
+                exchange.park(key: again.key, deadline: call.deadline, seenGeneration: again.seenGeneration)
+                return
+            }
             finish(exchange, response: response, method: call.request.method, path: call.request.path,
                    requestId: call.request.requestId, userId: call.userId, started: call.started)
             return
@@ -57,9 +67,10 @@ public enum FastCGIAdapter {
                            userId: outcome.userId, started: started)
                     return
                 }
-                exchange.parkedState = ParkedCall(deferral: deferral, request: request, started: started, userId: outcome.userId)
-                exchange.park(key: deferral.key, deadline: monotonicNanos() + deferral.timeoutNanos,
-                              seenGeneration: deferral.seenGeneration)
+                let deadline = monotonicNanos() + deferral.timeoutNanos
+                exchange.parkedState = ParkedCall(deferral: deferral, request: request, started: started,
+                                                  userId: outcome.userId, deadline: deadline)
+                exchange.park(key: deferral.key, deadline: deadline, seenGeneration: deferral.seenGeneration)
                 return
             }
         } catch let error as HTTPError {

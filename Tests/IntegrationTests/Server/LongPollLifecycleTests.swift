@@ -91,8 +91,9 @@ final class LongPollLifecycleTests: StackTestCase {
             return XCTFail("cannot read the base URL \(stack.baseURL)")
         }
 
-        // 40 clients park a sync over plain sockets…
-        let count = 40
+        // 100 clients park a sync over plain sockets… (the workers' other descriptors, kept-alive
+        // nginx connections and database connections, come and go by a few: the margins allow that)
+        let count = 100
         var sockets: [Int32] = []
         for _ in 0..<count {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -123,9 +124,9 @@ final class LongPollLifecycleTests: StackTestCase {
         for _ in 0..<50 {
             usleep(100_000)
             remaining = Self.openDescriptors(workers) - baseline
-            if remaining <= 4 { break }
+            if remaining <= 12 { break }
         }
-        XCTAssertLessThanOrEqual(remaining, 4, "parked requests of departed clients were not released")
+        XCTAssertLessThanOrEqual(remaining, 12, "parked requests of departed clients were not released")
         print("[long-poll] \(count) parked: +\(parkedPeak) descriptors in the workers; after the clients left: \(remaining >= 0 ? "+" : "")\(remaining)")
 
         // The account still syncs normally.

@@ -92,31 +92,6 @@ public enum EventLog {
             }
         }
     }
-
-    /// Appends a message event for each recipient (the sender included, for their other devices),
-    /// marked silent for recipients who muted the conversation, and notifies their workers.
-    /// - Parameters:
-    ///   - muteDestType/muteDestId: how a recipient's `conversation_settings` names this
-    ///     conversation: (1, sender) for a direct message, (2, group) for a group message.
-    public static func appendMessage(_ db: PGConnection, to userIds: [Int64], conversationId: Int64, seq: Int64,
-                                     muteDestType: Int, muteDestId: Int64) throws {
-        let users = Array(Set(userIds)).sorted()
-        guard !users.isEmpty else { return }
-        try db.query("""
-            WITH bumped AS (
-                INSERT INTO user_event_cursors AS c (user_id, last_cursor)
-                SELECT u, 1 FROM unnest($1::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n
-                ON CONFLICT (user_id) DO UPDATE SET last_cursor = c.last_cursor + 1
-                RETURNING user_id, last_cursor
-            )
-            INSERT INTO user_events (user_id, cursor, type, payload, conversation_id, seq, silent)
-            SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, $2, $3,
-                   COALESCE((SELECT s.muted FROM conversation_settings s
-                             WHERE s.user_id = b.user_id AND s.dest_type = $4 AND s.dest_id = $5), false)
-            FROM bumped b
-            """, [PGArray(users), conversationId, seq, muteDestType, muteDestId])
-        notifyAfterCommit(db, users)
-    }
 }
 
 /// A bigint[] parameter in PostgreSQL's array literal form (`{1,2,3}`), still a bound value.

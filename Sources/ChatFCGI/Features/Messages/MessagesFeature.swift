@@ -84,51 +84,54 @@ public final class MessagesFeature {
         }
         let me = c.userId
         let db = try c.db
-        let recipients: [Int64]
-        let conversationId: Int64
+        var conversationId: Int64?
         if destType == 1 {
             guard destId != me else { return .outcome(-1, "you cannot message yourself") }
+            // The rules and the conversation in one round trip.
+            let (low, high) = me < destId ? (me, destId) : (destId, me)
             let row = try db.query("""
                 SELECT EXISTS (SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2),
                        EXISTS (SELECT 1 FROM blocks WHERE user_id = $2 AND blocked_id = $1),
-                       EXISTS (SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2)
-                """, [me, destId])[0]
+                       EXISTS (SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2),
+                       (SELECT id FROM conversations WHERE kind = 1 AND user_low = $3 AND user_high = $4)
+                """, [me, destId, low, high])[0]
             guard row.boolValue(0) else { return .outcome(-1, "only friends can message each other") }
             if row.boolValue(1) { return .outcome(-1, "this user does not accept your messages") }
             if row.boolValue(2) { return .outcome(-1, "you block this user; unblock them first") }
-            guard let id = try MessagesFeature.directConversation(db, me, destId, create: true) else { throw HTTPError.internalError }
-            conversationId = id
-            recipients = [me, destId]
+            conversationId = row.int64(3)
+            if conversationId == nil { conversationId = try MessagesFeature.directConversation(db, me, destId, create: true) }
         } else {
-            guard try !db.query("SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.group_id = $1 AND m.user_id = $2 AND g.dissolved_at IS NULL",
-                                [destId, me]).isEmpty else {
-                return .outcome(-1, "only members can message a group")
-            }
-            guard let id = try MessagesFeature.groupConversation(db, destId, create: true) else { throw HTTPError.internalError }
-            conversationId = id
-            recipients = []
+            let row = try db.query("""
+                SELECT EXISTS (SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id
+                               WHERE m.group_id = $1 AND m.user_id = $2 AND g.dissolved_at IS NULL),
+                       (SELECT id FROM conversations WHERE kind = 2 AND group_id = $1)
+                """, [destId, me])[0]
+            guard row.boolValue(0) else { return .outcome(-1, "only members can message a group") }
+            conversationId = row.int64(1)
+            if conversationId == nil { conversationId = try MessagesFeature.groupConversation(db, destId, create: true) }
         }
+        guard let conversationId else { throw HTTPError.internalError }
         let stored = try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId, destType: destType,
-                                               msgType: msgType, content: content, clientMsgId: clientMsgId,
-                                               directRecipients: recipients)
+                                               msgType: msgType, content: content, clientMsgId: clientMsgId)
         return .ok(["msgId": .int(stored.msgId), "seq": .int(stored.seq), "sendTime": .int(stored.sendTime)])
     }
 
-    /// Stores a message (or finds the first one with the same clientMsgId) and records its events.
-    /// Also used by features that post messages themselves (red packets, transfers).
+    /// Stores a message (or finds the first one with the same clientMsgId) with its delivery
+    /// events, in ONE statement (atomic on its own, so no explicit transaction and one round
+    /// trip), then notifies the recipients' workers. Also for features that post messages
+    /// themselves (red packets, transfers).
+    ///
+    /// Two identical retries racing both find no first message; the second then fails on the
+    /// unique key, the whole statement (its seq and events too) rolls back, and running it again
+    /// finds the first one (a new statement sees what committed meanwhile).
     public static func store(_ db: PGConnection, conversationId: Int64, from: Int64, destId: Int64, destType: Int,
-                             msgType: Int, content: String, clientMsgId: String,
-                             directRecipients: [Int64]) throws -> (msgId: Int64, seq: Int64, sendTime: Int64) {
-        // Two identical retries racing both find no first message; the second then fails on the
-        // unique key, its transaction (and its seq) rolls back, and running it again finds the
-        // first one (a new statement sees what committed meanwhile).
+                             msgType: Int, content: String, clientMsgId: String) throws -> (msgId: Int64, seq: Int64, sendTime: Int64) {
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try storeOnce(db, conversationId: conversationId, from: from, destId: destId, destType: destType,
-                                     msgType: msgType, content: content, clientMsgId: clientMsgId,
-                                     directRecipients: directRecipients)
+                                     msgType: msgType, content: content, clientMsgId: clientMsgId)
             } catch let error as PGError where error.isUniqueViolation && attempt < 3 {
                 continue
             }
@@ -136,43 +139,48 @@ public final class MessagesFeature {
     }
 
     static func storeOnce(_ db: PGConnection, conversationId: Int64, from: Int64, destId: Int64, destType: Int,
-                          msgType: Int, content: String, clientMsgId: String,
-                          directRecipients: [Int64]) throws -> (msgId: Int64, seq: Int64, sendTime: Int64) {
-        try db.transaction {
-            // One statement: find a retry's first message, or take the next seq (and a send time
-            // strictly after the previous message's) under the conversation's row lock, and store.
-            let row = try db.query("""
-                WITH existing AS (
-                    SELECT msg_id, seq, send_time FROM messages
-                    WHERE conversation_id = $1 AND from_id = $2 AND client_msg_id = $3
-                ), bump AS (
-                    UPDATE conversations SET last_seq = last_seq + 1,
-                        last_send_time = GREATEST((extract(epoch FROM clock_timestamp()) * 1000)::bigint, last_send_time + 1)
-                    WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM existing)
-                    RETURNING last_seq, last_send_time
-                ), inserted AS (
-                    INSERT INTO messages (conversation_id, seq, msg_id, from_id, msg_type, content, client_msg_id, send_time)
-                    SELECT $1, last_seq, nextval('message_ids'), $2, $4, $5, $3, last_send_time
-                    FROM bump
-                    RETURNING msg_id, seq, send_time
-                )
-                SELECT msg_id, seq, send_time, true FROM inserted
-                UNION ALL SELECT msg_id, seq, send_time, false FROM existing
-                """, [conversationId, from, clientMsgId, msgType, content])[0]
-            let message = (msgId: row.int64Value(0), seq: row.int64Value(1), sendTime: row.int64Value(2))
-            if row.boolValue(3) {
-                if destType == 1 {
-                    try EventLog.appendMessage(db, to: directRecipients, conversationId: conversationId, seq: message.seq,
-                                               muteDestType: 1, muteDestId: from)
-                } else {
-                    let members = try db.query("SELECT user_id FROM group_members WHERE group_id = $1", [destId])
-                        .rows.map { $0.int64Value(0) }
-                    try EventLog.appendMessage(db, to: members, conversationId: conversationId, seq: message.seq,
-                                               muteDestType: 2, muteDestId: destId)
-                }
-            }
-            return message
+                          msgType: Int, content: String, clientMsgId: String) throws -> (msgId: Int64, seq: Int64, sendTime: Int64) {
+        // Recipients: both sides of a direct chat (the sender too, for their other devices) or
+        // every member of the group; an event each, with cursors taken in ascending user order,
+        // marked silent for those who muted the conversation. `mute_dest` is how a recipient's
+        // conversation_settings name it: the sender for a direct chat, the group for a group.
+        let row = try db.query("""
+            WITH existing AS (
+                SELECT msg_id, seq, send_time FROM messages
+                WHERE conversation_id = $1 AND from_id = $2 AND client_msg_id = $3
+            ), bump AS (
+                UPDATE conversations SET last_seq = last_seq + 1,
+                    last_send_time = GREATEST((extract(epoch FROM clock_timestamp()) * 1000)::bigint, last_send_time + 1)
+                WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM existing)
+                RETURNING last_seq, last_send_time
+            ), inserted AS (
+                INSERT INTO messages (conversation_id, seq, msg_id, from_id, msg_type, content, client_msg_id, send_time)
+                SELECT $1, last_seq, nextval('message_ids'), $2, $4, $5, $3, last_send_time FROM bump
+                RETURNING msg_id, seq, send_time
+            ), recipients AS (
+                SELECT $2::bigint AS user_id WHERE $6 = 1
+                UNION SELECT $7::bigint WHERE $6 = 1
+                UNION SELECT user_id FROM group_members WHERE $6 = 2 AND group_id = $7
+            ), bumped AS (
+                INSERT INTO user_event_cursors AS c (user_id, last_cursor)
+                SELECT r.user_id, 1 FROM recipients r, inserted ORDER BY r.user_id
+                ON CONFLICT (user_id) DO UPDATE SET last_cursor = c.last_cursor + 1
+                RETURNING user_id, last_cursor
+            ), events AS (
+                INSERT INTO user_events (user_id, cursor, type, payload, conversation_id, seq, silent)
+                SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, $1, i.seq,
+                       COALESCE((SELECT s.muted FROM conversation_settings s WHERE s.user_id = b.user_id
+                                 AND s.dest_type = $6 AND s.dest_id = CASE WHEN $6 = 1 THEN $2 ELSE $7 END), false)
+                FROM bumped b, inserted i
+                RETURNING user_id
+            )
+            SELECT msg_id, seq, send_time, (SELECT string_agg(user_id::text, ',') FROM events) FROM inserted
+            UNION ALL SELECT msg_id, seq, send_time, NULL FROM existing
+            """, [conversationId, from, clientMsgId, msgType, content, destType, destId])[0]
+        if let recipients = row.string(3) {
+            EventLog.notifyAfterCommit(db, recipients.split(separator: ",").compactMap { Int64($0) })
         }
+        return (row.int64Value(0), row.int64Value(1), row.int64Value(2))
     }
 
     // MARK: history
@@ -213,9 +221,11 @@ public final class MessagesFeature {
             SELECT \(MessagesFeature.messageColumns)
             FROM messages m JOIN conversations c ON c.id = m.conversation_id
             WHERE m.conversation_id = $1 AND m.send_time < $2 AND m.send_time >= $3
-            ORDER BY m.send_time DESC, m.seq DESC LIMIT $4
+            ORDER BY m.send_time DESC LIMIT $4
             """, [conversation.id, before, conversation.visibleFrom, size])
-        // Newest first from the index; the contract wants oldest first.
+        // Newest first, straight from the (conversation_id, send_time) index: send times are
+        // strictly increasing within a conversation, so they order messages as seq does.
+        // The contract wants oldest first.
         return .ok(.array(rows.rows.reversed().map { MessagesFeature.messageJSON($0) }))
     }
 
@@ -333,8 +343,19 @@ public final class MessagesFeature {
         if !page.events.isEmpty || page.reset || timeout == 0 || c.wakes == nil {
             return MessagesFeature.syncResponse(page)
         }
-        return .deferred(key: me, timeoutSeconds: timeout, seenGeneration: generation) { db in
-            MessagesFeature.syncResponse(try MessagesFeature.fetch(db, userId: me, since: since))
+        return MessagesFeature.waitForNews(userId: me, since: since, timeout: timeout, seen: generation, wakes: c.wakes)
+    }
+
+    /// A deferred sync: on a wake with nothing new for this cursor (e.g. a late notification of
+    /// something already answered), it waits on until its deadline instead of answering empty.
+    static func waitForNews(userId: Int64, since: Int64, timeout: Int, seen: UInt64, wakes: WakeGenerations?) -> Response {
+        .deferred(key: userId, timeoutSeconds: timeout, seenGeneration: seen) { db, final in
+            let generation = wakes?.generation(for: userId) ?? 0
+            let page = try MessagesFeature.fetch(db, userId: userId, since: since)
+            if final || !page.events.isEmpty || page.reset {
+                return MessagesFeature.syncResponse(page)
+            }
+            return waitForNews(userId: userId, since: since, timeout: timeout, seen: generation, wakes: wakes)
         }
     }
 }
