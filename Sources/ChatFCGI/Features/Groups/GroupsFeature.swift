@@ -320,26 +320,28 @@ public final class GroupsFeature {
         let groupId = try c.params.requiredId("groupId")
         _ = try c.params.string("version", maxLength: 64) // accepted and ignored, as the contract says
         let db = try c.db
-        guard try !db.query("SELECT 1 FROM groups WHERE id = $1 AND dissolved_at IS NULL", [groupId]).isEmpty else {
+        guard let group = try db.query("SELECT owner_id FROM groups WHERE id = $1 AND dissolved_at IS NULL", [groupId]).first else {
             return .outcome(-1, "no such group")
         }
         guard try GroupsFeature.isMember(db, groupId, c.userId) else {
             throw HTTPError.forbidden("only members can list the members")
         }
-        // Up to 500 members: PostgreSQL writes the JSON (chat_profile_json, sql/0004), the app
-        // passes the text through. Mobiles are shown in full to yourself and your friends.
-        let list = try db.query("""
-            SELECT COALESCE(json_agg(json_build_object(
-                       'userId', m.user_id, 'card', m.card,
-                       'role', CASE WHEN m.user_id = g.owner_id THEN 'owner' ELSE 'member' END,
-                       'joinTime', (extract(epoch FROM m.joined_at) * 1000)::bigint,
-                       'user', chat_profile_json(u, m.user_id = $2 OR f.friend_id IS NOT NULL))
-                   ORDER BY m.member_seq), '[]')::text
-            FROM group_members m JOIN groups g ON g.id = m.group_id JOIN users u ON u.id = m.user_id
+        let ownerId = group.int64(0)
+        let members = try db.query("""
+            SELECT m.user_id, m.card, (extract(epoch FROM m.joined_at) * 1000)::bigint, f.friend_id IS NOT NULL,
+                   \(Profile.columns)
+            FROM group_members m JOIN users u ON u.id = m.user_id
             LEFT JOIN friendships f ON f.user_id = $2 AND f.friend_id = m.user_id
-            WHERE m.group_id = $1
-            """, [groupId, c.userId])
-        return .ok(.raw(list[0].text(0)))
+            WHERE m.group_id = $1 ORDER BY m.member_seq
+            """, [groupId, c.userId]).rows.map { row -> JSON in
+            let userId = row.int64Value(0)
+            return .object([
+                ("userId", .int(userId)), ("card", .string(row.text(1))),
+                ("role", .string(userId == ownerId ? "owner" : "member")), ("joinTime", .int(row.int64Value(2))),
+                ("user", Profile(row: row, offset: 4).json(revealMobile: row.boolValue(3) || userId == c.userId)),
+            ])
+        }
+        return .ok(.array(members))
     }
 
     func queryGroup(_ c: RequestContext) throws -> Response {

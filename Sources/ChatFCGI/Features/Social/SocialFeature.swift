@@ -238,13 +238,10 @@ public final class SocialFeature {
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
         let me = c.me
         let statements: [(sql: String, params: [PGBindable?])] = [
-            // Up to thousands of friends: PostgreSQL writes the JSON (chat_profile_json, sql/0004).
             ("""
-            SELECT COALESCE(json_agg((chat_profile_json(u, true)::jsonb
-                       || jsonb_build_object('remark', f.remark, 'friendGroupId', f.friend_group_id))
-                       ORDER BY f.created_at, f.friend_id), '[]')::text
+            SELECT \(Profile.columns), f.remark, f.friend_group_id
             FROM friendships f JOIN users u ON u.id = f.friend_id
-            WHERE f.user_id = \(me.sql)
+            WHERE f.user_id = \(me.sql) ORDER BY f.created_at, f.friend_id
             """, [me.param]),
             ("""
             SELECT dest_id, dest_type, pinned, muted FROM conversation_settings
@@ -264,7 +261,12 @@ public final class SocialFeature {
             GroupsFeature.groupsOfStatement(me),
         ]
         return AccountsFeature.ReadyPart(statements: statements) { results, data in
-            let friends = JSON.raw(results[0][0].text(0))
+            let friends = results[0].rows.map { row -> JSON in
+                guard case .object(var fields) = Profile(row: row).json(revealMobile: true) else { return .null }
+                fields.append(("remark", .string(row.text(Profile.columnCount))))
+                fields.append(("friendGroupId", .int(row.int64Value(Profile.columnCount + 1))))
+                return .object(fields)
+            }
             let settings = results[1].rows
             let tops = settings.filter { $0.boolValue(2) }.map(SocialFeature.conversationJSON)
             let ignores = settings.filter { $0.boolValue(3) }.map(SocialFeature.conversationJSON)
@@ -280,7 +282,7 @@ public final class SocialFeature {
             let groups = GroupsFeature.decodeGroupsOf(results[4])
             for index in data.indices {
                 switch data[index].0 {
-                case "friends": data[index].1 = friends
+                case "friends": data[index].1 = .array(friends)
                 case "groups": data[index].1 = .array(groups)
                 case "tops": data[index].1 = .array(tops)
                 case "ignores": data[index].1 = .array(ignores)
