@@ -394,7 +394,8 @@ check_api() {
     status="${out##*$'\n'}"
     body="${out%$'\n'*}"
     [ "$status" = "200" ] || die "$name: HTTP $status from $path: ${body:0:300}"
-    [[ "$body" == *"$expect"* ]] || die "$name: unexpected answer from $path: ${body:0:300}"
+    # JSON written by PostgreSQL (the long lists) has spaces around the colons.
+    [[ "${body//\" : /\":}" == *"$expect"* ]] || die "$name: unexpected answer from $path: ${body:0:300}"
 }
 
 # run_wrk KEY LABEL ARGS…: wrk with scripts/bench/wrk-api.lua and ARGS (its mode and arguments), a

@@ -1,8 +1,8 @@
 /// Messaging (API.md §5): send, history, read positions, unread counts, and long-poll delivery.
 ///
 /// Every conversation (a pair of users, or a group) has a gapless sequence: a message takes
-/// `last_seq + 1` under the conversation row's lock in the transaction that stores it, so two
-/// senders can never get the same number, and a failed transaction gives its number back.
+/// `last_seq + 1` under the conversation row's lock in the statement that stores it, so two
+/// senders can never get the same number, and a failed statement gives its number back.
 /// Delivery reads the per-user event stream (`user_events`), where each message is referenced
 /// once per recipient; `/chat/sync` parks when there is nothing new and is woken through
 /// PostgreSQL NOTIFY by whichever worker stored the message.
