@@ -18,8 +18,8 @@ public final class MessagesFeature {
     public init() {}
 
     public func register(on router: Router) {
-        router.add("/chat/sendMsg", sendMsg)
-        router.add("/chat/getMsgHistory", getMsgHistory)
+        router.add("/chat/sendMsg", authInQuery: true, sendMsg)
+        router.add("/chat/getMsgHistory", authInQuery: true, getMsgHistory)
         router.add("/chat/sync", sync)
         router.add("/chat/markRead", markRead)
     }
@@ -82,32 +82,45 @@ public final class MessagesFeature {
         guard clientMsgId.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
             throw HTTPError.invalid("clientMsgId")
         }
-        let me = c.userId
         let db = try c.db
+        // The session check (on this route it rides in this statement), the rules and the
+        // conversation: one round trip.
+        let (who, firstParam) = MessagesFeature.whoCTE(c)
         var conversationId: Int64?
+        let me: Int64
         if destType == 1 {
-            guard destId != me else { return .outcome(-1, "you cannot message yourself") }
-            // The rules and the conversation in one round trip.
-            let (low, high) = me < destId ? (me, destId) : (destId, me)
             let row = try db.query("""
-                SELECT EXISTS (SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2),
-                       EXISTS (SELECT 1 FROM blocks WHERE user_id = $2 AND blocked_id = $1),
-                       EXISTS (SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2),
-                       (SELECT id FROM conversations WHERE kind = 1 AND user_low = $3 AND user_high = $4)
-                """, [me, destId, low, high])[0]
-            guard row.boolValue(0) else { return .outcome(-1, "only friends can message each other") }
-            if row.boolValue(1) { return .outcome(-1, "this user does not accept your messages") }
-            if row.boolValue(2) { return .outcome(-1, "you block this user; unblock them first") }
-            conversationId = row.int64(3)
+                WITH who AS (\(who))
+                SELECT who.id, who.stale,
+                       EXISTS (SELECT 1 FROM friendships WHERE user_id = who.id AND friend_id = $2),
+                       EXISTS (SELECT 1 FROM blocks WHERE user_id = $2 AND blocked_id = who.id),
+                       EXISTS (SELECT 1 FROM blocks WHERE user_id = who.id AND blocked_id = $2),
+                       (SELECT id FROM conversations
+                        WHERE kind = 1 AND user_low = LEAST(who.id, $2) AND user_high = GREATEST(who.id, $2))
+                FROM who
+                """, [firstParam, destId]).first
+            try c.adoptSession(userId: row?.int64(0), refreshNeeded: row?.boolValue(1) ?? false)
+            me = c.userId
+            guard let row else { throw HTTPError.unauthorized }
+            guard destId != me else { return .outcome(-1, "you cannot message yourself") }
+            guard row.boolValue(2) else { return .outcome(-1, "only friends can message each other") }
+            if row.boolValue(3) { return .outcome(-1, "this user does not accept your messages") }
+            if row.boolValue(4) { return .outcome(-1, "you block this user; unblock them first") }
+            conversationId = row.int64(5)
             if conversationId == nil { conversationId = try MessagesFeature.directConversation(db, me, destId, create: true) }
         } else {
             let row = try db.query("""
-                SELECT EXISTS (SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id
-                               WHERE m.group_id = $1 AND m.user_id = $2 AND g.dissolved_at IS NULL),
-                       (SELECT id FROM conversations WHERE kind = 2 AND group_id = $1)
-                """, [destId, me])[0]
-            guard row.boolValue(0) else { return .outcome(-1, "only members can message a group") }
-            conversationId = row.int64(1)
+                WITH who AS (\(who))
+                SELECT who.id, who.stale,
+                       EXISTS (SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id
+                               WHERE m.group_id = $2 AND m.user_id = who.id AND g.dissolved_at IS NULL),
+                       (SELECT id FROM conversations WHERE kind = 2 AND group_id = $2)
+                FROM who
+                """, [firstParam, destId]).first
+            try c.adoptSession(userId: row?.int64(0), refreshNeeded: row?.boolValue(1) ?? false)
+            me = c.userId
+            guard let row, row.boolValue(2) else { return .outcome(-1, "only members can message a group") }
+            conversationId = row.int64(3)
             if conversationId == nil { conversationId = try MessagesFeature.groupConversation(db, destId, create: true) }
         }
         guard let conversationId else { throw HTTPError.internalError }
@@ -205,28 +218,52 @@ public final class MessagesFeature {
         ])
     }
 
+    /// `who` (id, stale) as a CTE body with `$1`: the session's user on a route that checks the
+    /// session inside its statement, else the known user.
+    static func whoCTE(_ c: RequestContext) -> (sql: String, param: PGBindable) {
+        guard let token = c.unresolvedSessionToken else { return ("SELECT $1::bigint AS id, false AS stale", c.userId) }
+        return ("""
+            SELECT s.user_id AS id, s.last_used_at < now() - interval '1 minute' AS stale FROM sessions s
+            WHERE s.token_hash = $1 AND s.last_used_at > now() - interval '30 days'
+            """, SessionStatements().tokenParameter(token))
+    }
+
     func getMsgHistory(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
         let destType = try c.params.requiredInt("destType", in: 1...2)
         // Default: everything (not "before this host's clock", which may lag the database's).
         let before = try c.params.int64("sendTime", in: 0...Int64.max) ?? Int64.max
         let size = try c.params.int("size", in: 1...100) ?? 20
-        guard let conversation = try MessagesFeature.readableConversation(c, destId: destId, destType: destType) else {
-            if try destType == 2 && !GroupsFeature.isMember(c.db, destId, c.userId) {
-                throw HTTPError.forbidden("only members can read a group's messages")
-            }
-            return .ok([])
+        // The session, the conversation the caller may read (a group's from the time they joined)
+        // and the page, newest first from the (conversation_id, send_time) index: one statement.
+        // Send times are strictly increasing within a conversation, so they order as seq does.
+        let (who, firstParam) = MessagesFeature.whoCTE(c)
+        let result = try c.db.query("""
+            WITH who AS (\(who)), conv AS (
+                SELECT c.id, 0::bigint AS visible_from FROM who JOIN conversations c
+                  ON $3 = 1 AND c.kind = 1 AND who.id <> $2
+                 AND c.user_low = LEAST(who.id, $2) AND c.user_high = GREATEST(who.id, $2)
+                UNION ALL
+                SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint FROM who
+                JOIN group_members m ON $3 = 2 AND m.group_id = $2 AND m.user_id = who.id
+                JOIN conversations c ON c.kind = 2 AND c.group_id = $2
+            )
+            SELECT who.id, who.stale, page.*
+            FROM who LEFT JOIN LATERAL (
+                SELECT \(MessagesFeature.messageColumns)
+                FROM conv JOIN messages m ON m.conversation_id = conv.id
+                JOIN conversations c ON c.id = m.conversation_id
+                WHERE m.send_time < $4 AND m.send_time >= conv.visible_from
+                ORDER BY m.send_time DESC LIMIT $5
+            ) AS page ON true
+            """, [firstParam, destId, destType, before, size])
+        try c.adoptSession(userId: result.first?.int64(0), refreshNeeded: result.first?.boolValue(1) ?? false)
+        let rows = result.rows.filter { !$0.isNull(2) }
+        if rows.isEmpty && destType == 2, try !GroupsFeature.isMember(c.db, destId, c.userId) {
+            throw HTTPError.forbidden("only members can read a group's messages")
         }
-        let rows = try c.db.query("""
-            SELECT \(MessagesFeature.messageColumns)
-            FROM messages m JOIN conversations c ON c.id = m.conversation_id
-            WHERE m.conversation_id = $1 AND m.send_time < $2 AND m.send_time >= $3
-            ORDER BY m.send_time DESC LIMIT $4
-            """, [conversation.id, before, conversation.visibleFrom, size])
-        // Newest first, straight from the (conversation_id, send_time) index: send times are
-        // strictly increasing within a conversation, so they order messages as seq does.
         // The contract wants oldest first.
-        return .ok(.array(rows.rows.reversed().map { MessagesFeature.messageJSON($0) }))
+        return .ok(.array(rows.reversed().map { MessagesFeature.messageJSON($0, offset: 2) }))
     }
 
     // MARK: markRead and unread
