@@ -234,36 +234,41 @@ public final class MessagesFeature {
         // Default: everything (not "before this host's clock", which may lag the database's).
         let before = try c.params.int64("sendTime", in: 0...Int64.max) ?? Int64.max
         let size = try c.params.int("size", in: 1...100) ?? 20
-        // The session, the conversation the caller may read (a group's from the time they joined)
-        // and the page, newest first from the (conversation_id, send_time) index: one statement.
-        // Send times are strictly increasing within a conversation, so they order as seq does.
+        // 1. The session and the conversation the caller may read (a group's from the time they
+        //    joined), in one statement.
         let (who, firstParam) = MessagesFeature.whoCTE(c)
-        let result = try c.db.query("""
-            WITH who AS (\(who)), conv AS (
-                SELECT c.id, 0::bigint AS visible_from FROM who JOIN conversations c
-                  ON $3 = 1 AND c.kind = 1 AND who.id <> $2
-                 AND c.user_low = LEAST(who.id, $2) AND c.user_high = GREATEST(who.id, $2)
-                UNION ALL
-                SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint FROM who
-                JOIN group_members m ON $3 = 2 AND m.group_id = $2 AND m.user_id = who.id
-                JOIN conversations c ON c.kind = 2 AND c.group_id = $2
-            )
-            SELECT who.id, who.stale, page.*
+        let db = try c.db
+        let found = try db.query("""
+            WITH who AS (\(who))
+            SELECT who.id, who.stale, conv.id, conv.visible_from
             FROM who LEFT JOIN LATERAL (
-                SELECT \(MessagesFeature.messageColumns)
-                FROM conv JOIN messages m ON m.conversation_id = conv.id
-                JOIN conversations c ON c.id = m.conversation_id
-                WHERE m.send_time < $4 AND m.send_time >= conv.visible_from
-                ORDER BY m.send_time DESC LIMIT $5
-            ) AS page ON true
-            """, [firstParam, destId, destType, before, size])
-        try c.adoptSession(userId: result.first?.int64(0), refreshNeeded: result.first?.boolValue(1) ?? false)
-        let rows = result.rows.filter { !$0.isNull(2) }
-        if rows.isEmpty && destType == 2, try !GroupsFeature.isMember(c.db, destId, c.userId) {
-            throw HTTPError.forbidden("only members can read a group's messages")
+                SELECT c.id, 0::bigint AS visible_from FROM conversations c
+                WHERE $3 = 1 AND c.kind = 1 AND who.id <> $2
+                  AND c.user_low = LEAST(who.id, $2) AND c.user_high = GREATEST(who.id, $2)
+                UNION ALL
+                SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint
+                FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
+                WHERE $3 = 2 AND m.group_id = $2 AND m.user_id = who.id
+            ) AS conv ON true
+            """, [firstParam, destId, destType])
+        try c.adoptSession(userId: found.first?.int64(0), refreshNeeded: found.first?.boolValue(1) ?? false)
+        guard let conversationId = found.first?.int64(2) else {
+            if try destType == 2 && !GroupsFeature.isMember(db, destId, c.userId) {
+                throw HTTPError.forbidden("only members can read a group's messages")
+            }
+            return .ok([])
         }
+        // 2. The page, newest first straight from the (conversation_id, send_time) index of one
+        //    partition (send times are strictly increasing within a conversation, so they order
+        //    as seq does).
+        let rows = try db.query("""
+            SELECT \(MessagesFeature.messageColumns)
+            FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE m.conversation_id = $1 AND m.send_time < $2 AND m.send_time >= $3
+            ORDER BY m.send_time DESC LIMIT $4
+            """, [conversationId, before, found[0].int64Value(3), size]).rows
         // The contract wants oldest first.
-        return .ok(.array(rows.reversed().map { MessagesFeature.messageJSON($0, offset: 2) }))
+        return .ok(.array(rows.reversed().map { MessagesFeature.messageJSON($0) }))
     }
 
     // MARK: markRead and unread
