@@ -282,12 +282,12 @@ public final class AccountsFeature {
         if let token = c.unresolvedSessionToken {
             // The hot path: the session check, the profile and the relation in ONE statement.
             // No row: no live session (401); a row with a NULL user id: no such user.
-            let relationSQL = relationColumns?("s.user_id", "u.id")
+            let relationSQL = relationColumns?("live.user_id", "u.id")
             let result = try db.query("""
-                SELECT s.user_id, s.last_used_at < now() - interval '1 minute',
+                SELECT live.user_id, live.stale,
                        \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
-                FROM sessions s LEFT JOIN users u ON u.id = $2 \(relationSQL?.joins ?? "")
-                WHERE s.token_hash = $1 AND s.last_used_at > now() - interval '30 days'
+                FROM (\(Sessions.liveSessionSQL)) AS live
+                LEFT JOIN users u ON u.id = $2 \(relationSQL?.joins ?? "")
                 """, [SessionStatements().tokenParameter(token), destId])
             try c.adoptSession(userId: result.first?.int64(0), refreshNeeded: result.first?.boolValue(1) ?? false)
             row = result.first

@@ -23,13 +23,18 @@ public enum Sessions {
         return token
     }
 
+    /// The one definition of a live session, for every statement that checks one: the sessions
+    /// table as `s`, the token's hash as `$1`. Selects the user and whether its last use should be
+    /// recorded (`stale`).
+    public static let liveSessionSQL = """
+        SELECT s.user_id, s.last_used_at < now() - interval '1 minute' AS stale FROM sessions s
+        WHERE s.token_hash = $1 AND s.last_used_at > now() - interval '30 days'
+        """
+
     /// The user of a live session, or 401.
     public static func authenticate(token: String, db: PGConnection) throws -> Int64 {
         guard isWellFormed(token) else { throw HTTPError.unauthorized }
-        let rows = try db.query("""
-            SELECT user_id, last_used_at < now() - interval '1 minute' FROM sessions
-            WHERE token_hash = $1 AND last_used_at > now() - interval '30 days'
-            """, [PGBytes(hash(token))])
+        let rows = try db.query(liveSessionSQL, [PGBytes(hash(token))])
         guard let row = rows.first else { throw HTTPError.unauthorized }
         if row.boolValue(1) { try refresh(token: token, db: db) }
         return row.int64Value(0)
@@ -55,8 +60,7 @@ public final class SessionStatements: SessionResolver {
 
     /// A scalar subquery, so PostgreSQL evaluates it once per statement (an InitPlan); written
     /// out rather than as a SQL function, whose every call would go through SPI.
-    public let userExpression =
-        "(SELECT s.user_id FROM sessions s WHERE s.token_hash = $1 AND s.last_used_at > now() - interval '30 days')"
+    public let userExpression = "(SELECT user_id FROM (\(Sessions.liveSessionSQL)) AS live)"
 
     public func tokenParameter(_ token: String) -> PGBindable {
         // A malformed token can match nothing; hashing it anyway keeps one code path.
@@ -64,10 +68,7 @@ public final class SessionStatements: SessionResolver {
     }
 
     public func statement(_ token: String) -> (sql: String, params: [PGBindable?]) {
-        ("""
-            SELECT user_id, last_used_at < now() - interval '1 minute' FROM sessions
-            WHERE token_hash = $1 AND last_used_at > now() - interval '30 days'
-            """, [tokenParameter(token)])
+        (Sessions.liveSessionSQL, [tokenParameter(token)])
     }
 
     public func refresh(_ token: String, db: PGConnection) throws { try Sessions.refresh(token: token, db: db) }

@@ -222,10 +222,8 @@ public final class MessagesFeature {
     /// session inside its statement, else the known user.
     static func whoCTE(_ c: RequestContext) -> (sql: String, param: PGBindable) {
         guard let token = c.unresolvedSessionToken else { return ("SELECT $1::bigint AS id, false AS stale", c.userId) }
-        return ("""
-            SELECT s.user_id AS id, s.last_used_at < now() - interval '1 minute' AS stale FROM sessions s
-            WHERE s.token_hash = $1 AND s.last_used_at > now() - interval '30 days'
-            """, SessionStatements().tokenParameter(token))
+        return ("SELECT user_id AS id, stale FROM (\(Sessions.liveSessionSQL)) AS live",
+                SessionStatements().tokenParameter(token))
     }
 
     func getMsgHistory(_ c: RequestContext) throws -> Response {
