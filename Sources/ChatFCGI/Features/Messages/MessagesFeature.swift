@@ -259,14 +259,24 @@ public final class MessagesFeature {
         // 2. The page, newest first straight from the (conversation_id, send_time) index of one
         //    partition (send times are strictly increasing within a conversation, so they order
         //    as seq does).
+        //    Only the messages table: who the message is addressed to follows from the request.
         let rows = try db.query("""
-            SELECT \(MessagesFeature.messageColumns)
-            FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            SELECT m.msg_id, m.seq, m.from_id, m.msg_type, m.content, m.send_time FROM messages m
             WHERE m.conversation_id = $1 AND m.send_time < $2 AND m.send_time >= $3
             ORDER BY m.send_time DESC LIMIT $4
             """, [conversationId, before, found[0].int64Value(3), size]).rows
+        let me = c.userId
         // The contract wants oldest first.
-        return .ok(.array(rows.reversed().map { MessagesFeature.messageJSON($0) }))
+        return .ok(.array(rows.reversed().map { row -> JSON in
+            let from = row.int64Value(2)
+            // In a direct chat a message goes to whichever of the two did not send it.
+            let addressee = destType == 2 ? destId : (from == me ? destId : me)
+            return .object([
+                ("msgId", .int(row.int64Value(0))), ("seq", .int(row.int64Value(1))), ("fromId", .int(from)),
+                ("destId", .int(addressee)), ("destType", .int(destType)), ("msgType", .int(row.int64Value(3))),
+                ("content", .string(row.text(4))), ("sendTime", .int(row.int64Value(5))),
+            ])
+        }))
     }
 
     // MARK: markRead and unread
