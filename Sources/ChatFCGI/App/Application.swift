@@ -12,7 +12,6 @@ public enum Application {
         groups.register(on: router)
         let social = SocialFeature(groups: groups)
         social.register(on: router)
-        accounts.relationLookup = { context, other in try social.relation(context, other) }
         accounts.relationColumns = SocialFeature.relationColumns
         accounts.readyContributors.append { context in social.readyPart(context) }
         let messages = MessagesFeature()

@@ -18,7 +18,6 @@ public final class AccountsFeature {
         }
     }
     public var readyContributors: [(RequestContext) -> ReadyPart] = []
-    public var relationLookup: ((RequestContext, Int64) throws -> (isFriend: Bool, remark: String, blocked: Bool))?
     /// The same relation as SQL that `getUserById` joins to the profile: extra columns
     /// (remark or NULL when not friends, blocked) given the acting user's expression and the other
     /// user's id expression, with the tables it needs.
@@ -266,13 +265,16 @@ public final class AccountsFeature {
 
     func queryUser(_ c: RequestContext) throws -> Response {
         let mobile = try c.params.mobile()
+        // The profile and whether it is a friend's (to show the mobile in full) in one statement.
+        let relationSQL = relationColumns?("$1::bigint", "u.id")
         let rows = try c.db.query("""
-            SELECT \(Profile.columns) FROM users u WHERE u.mobile = $1 AND u.search_mobile
-            """, [mobile])
+            SELECT \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? ", NULL")
+            FROM users u \(relationSQL?.joins ?? "") WHERE u.mobile = $2 AND u.search_mobile AND $1::bigint > 0
+            """, [c.userId, mobile])
         guard let row = rows.first else { return .ok(.null) }
         let profile = Profile(row: row)
-        let relation = try relationLookup?(c, profile.userId)
-        return .ok(profile.json(revealMobile: profile.userId == c.userId || relation?.isFriend == true))
+        let isFriend = !row.isNull(Profile.columnCount)
+        return .ok(profile.json(revealMobile: profile.userId == c.userId || isFriend))
     }
 
     func getUserById(_ c: RequestContext) throws -> Response {

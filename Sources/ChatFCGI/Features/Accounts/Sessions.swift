@@ -71,6 +71,13 @@ public final class SessionStatements: SessionResolver {
         (Sessions.liveSessionSQL, [tokenParameter(token)])
     }
 
+    /// `who` (id, stale) as a CTE body with `$1`: the session's user on a route that checks the
+    /// session inside its statement, else the user already known.
+    public static func whoCTE(_ c: RequestContext) -> (sql: String, param: PGBindable) {
+        guard let token = c.unresolvedSessionToken else { return ("SELECT $1::bigint AS id, false AS stale", c.userId) }
+        return ("SELECT user_id AS id, stale FROM (\(Sessions.liveSessionSQL)) AS live", PGBytes(Sessions.hash(token)))
+    }
+
     public func refresh(_ token: String, db: PGConnection) throws { try Sessions.refresh(token: token, db: db) }
 
     public func resolve(_ result: PGResult, token: String, db: PGConnection) throws -> Int64 {

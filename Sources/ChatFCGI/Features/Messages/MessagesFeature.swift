@@ -56,19 +56,27 @@ public final class MessagesFeature {
         return try db.query("SELECT id FROM conversations WHERE kind = 2 AND group_id = $1", [groupId]).first?.int64(0)
     }
 
-    /// The conversation the caller may read, or nil (no such conversation, or not theirs).
+    /// The conversation the caller may read (a group's from the time they joined), or nil (none
+    /// yet, or not theirs). On a route that checks the session inside its statements, this
+    /// statement does it.
     static func readableConversation(_ c: RequestContext, destId: Int64, destType: Int) throws -> Conversation? {
-        let db = try c.db
-        if destType == 1 {
-            guard destId != c.userId, let id = try directConversation(db, c.userId, destId, create: false) else { return nil }
-            return Conversation(id: id, visibleFrom: 0)
-        }
-        guard let row = try db.query("""
-            SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint
-            FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
-            WHERE m.group_id = $1 AND m.user_id = $2
-            """, [destId, c.userId]).first else { return nil }
-        return Conversation(id: row.int64Value(0), visibleFrom: row.int64Value(1))
+        let (who, firstParam) = SessionStatements.whoCTE(c)
+        let found = try c.db.query("""
+            WITH who AS (\(who))
+            SELECT who.id, who.stale, conv.id, conv.visible_from
+            FROM who LEFT JOIN LATERAL (
+                SELECT c.id, 0::bigint AS visible_from FROM conversations c
+                WHERE $3 = 1 AND c.kind = 1 AND who.id <> $2
+                  AND c.user_low = LEAST(who.id, $2) AND c.user_high = GREATEST(who.id, $2)
+                UNION ALL
+                SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint
+                FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
+                WHERE $3 = 2 AND m.group_id = $2 AND m.user_id = who.id
+            ) AS conv ON true
+            """, [firstParam, destId, destType])
+        try c.adoptSession(userId: found.first?.int64(0), refreshNeeded: found.first?.boolValue(1) ?? false)
+        guard let row = found.first, let id = row.int64(2) else { return nil }
+        return Conversation(id: id, visibleFrom: row.int64Value(3))
     }
 
     // MARK: sendMsg
@@ -85,7 +93,7 @@ public final class MessagesFeature {
         let db = try c.db
         // The session check (on this route it rides in this statement), the rules and the
         // conversation: one round trip.
-        let (who, firstParam) = MessagesFeature.whoCTE(c)
+        let (who, firstParam) = SessionStatements.whoCTE(c)
         var conversationId: Int64?
         let me: Int64
         if destType == 1 {
@@ -218,40 +226,15 @@ public final class MessagesFeature {
         ])
     }
 
-    /// `who` (id, stale) as a CTE body with `$1`: the session's user on a route that checks the
-    /// session inside its statement, else the known user.
-    static func whoCTE(_ c: RequestContext) -> (sql: String, param: PGBindable) {
-        guard let token = c.unresolvedSessionToken else { return ("SELECT $1::bigint AS id, false AS stale", c.userId) }
-        return ("SELECT user_id AS id, stale FROM (\(Sessions.liveSessionSQL)) AS live",
-                SessionStatements().tokenParameter(token))
-    }
-
     func getMsgHistory(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
         let destType = try c.params.requiredInt("destType", in: 1...2)
         // Default: everything (not "before this host's clock", which may lag the database's).
         let before = try c.params.int64("sendTime", in: 0...Int64.max) ?? Int64.max
         let size = try c.params.int("size", in: 1...100) ?? 20
-        // 1. The session and the conversation the caller may read (a group's from the time they
-        //    joined), in one statement.
-        let (who, firstParam) = MessagesFeature.whoCTE(c)
-        let db = try c.db
-        let found = try db.query("""
-            WITH who AS (\(who))
-            SELECT who.id, who.stale, conv.id, conv.visible_from
-            FROM who LEFT JOIN LATERAL (
-                SELECT c.id, 0::bigint AS visible_from FROM conversations c
-                WHERE $3 = 1 AND c.kind = 1 AND who.id <> $2
-                  AND c.user_low = LEAST(who.id, $2) AND c.user_high = GREATEST(who.id, $2)
-                UNION ALL
-                SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint
-                FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
-                WHERE $3 = 2 AND m.group_id = $2 AND m.user_id = who.id
-            ) AS conv ON true
-            """, [firstParam, destId, destType])
-        try c.adoptSession(userId: found.first?.int64(0), refreshNeeded: found.first?.boolValue(1) ?? false)
-        guard let conversationId = found.first?.int64(2) else {
-            if try destType == 2 && !GroupsFeature.isMember(db, destId, c.userId) {
+        // 1. The session and the conversation, in one statement.
+        guard let conversation = try MessagesFeature.readableConversation(c, destId: destId, destType: destType) else {
+            if try destType == 2 && !GroupsFeature.isMember(c.db, destId, c.userId) {
                 throw HTTPError.forbidden("only members can read a group's messages")
             }
             return .ok([])
@@ -260,11 +243,11 @@ public final class MessagesFeature {
         //    partition (send times are strictly increasing within a conversation, so they order
         //    as seq does).
         //    Only the messages table: who the message is addressed to follows from the request.
-        let rows = try db.query("""
+        let rows = try c.db.query("""
             SELECT m.msg_id, m.seq, m.from_id, m.msg_type, m.content, m.send_time FROM messages m
             WHERE m.conversation_id = $1 AND m.send_time < $2 AND m.send_time >= $3
             ORDER BY m.send_time DESC LIMIT $4
-            """, [conversationId, before, found[0].int64Value(3), size]).rows
+            """, [conversation.id, before, conversation.visibleFrom, size]).rows
         let me = c.userId
         // The contract wants oldest first.
         return .ok(.array(rows.reversed().map { row -> JSON in

@@ -214,20 +214,11 @@ public final class SocialFeature {
 
     // MARK: contributions to accounts
 
-    /// The relation as columns to join into another statement (getUserById): remark (NULL when
-    /// not friends) and blocked.
+    /// The relation as columns to join into another statement (getUserById, queryUser): remark
+    /// (NULL when not friends) and blocked.
     public static func relationColumns(me: String, other: String) -> (columns: String, joins: String) {
         ("f.remark, EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = \(me) AND b.blocked_id = \(other))",
          "LEFT JOIN friendships f ON f.user_id = \(me) AND f.friend_id = \(other)")
-    }
-
-    /// isFriend / remark / blocked towards `other` (for queryUser's mobile masking).
-    public func relation(_ c: RequestContext, _ other: Int64) throws -> (isFriend: Bool, remark: String, blocked: Bool) {
-        let sql = SocialFeature.relationColumns(me: "$1::bigint", other: "$2::bigint")
-        guard let row = try c.db.query("SELECT \(sql.columns) FROM (SELECT 1) AS one \(sql.joins)", [c.userId, other]).first else {
-            return (false, "", false)
-        }
-        return (!row.isNull(0), row.text(0), row.boolValue(1))
     }
 
     static func conversationJSON(_ row: PGRow) -> JSON {
