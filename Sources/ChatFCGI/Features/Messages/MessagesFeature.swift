@@ -32,14 +32,10 @@ public final class MessagesFeature {
         var visibleFrom: Int64
     }
 
-    /// The direct conversation of two users, created on first use.
-    static func directConversation(_ db: PGConnection, _ a: Int64, _ b: Int64, create: Bool) throws -> Int64? {
+    /// Creates the direct conversation of two users (the caller found none) and returns its id;
+    /// if a concurrent first message created it meanwhile, that one.
+    static func createDirectConversation(_ db: PGConnection, _ a: Int64, _ b: Int64) throws -> Int64? {
         let (low, high) = a < b ? (a, b) : (b, a)
-        if let id = try db.query("SELECT id FROM conversations WHERE kind = 1 AND user_low = $1 AND user_high = $2",
-                                 [low, high]).first?.int64(0) {
-            return id
-        }
-        guard create else { return nil }
         try db.query("""
             INSERT INTO conversations (kind, user_low, user_high) VALUES (1, $1, $2) ON CONFLICT DO NOTHING
             """, [low, high])
@@ -47,11 +43,8 @@ public final class MessagesFeature {
                             [low, high]).first?.int64(0)
     }
 
-    static func groupConversation(_ db: PGConnection, _ groupId: Int64, create: Bool) throws -> Int64? {
-        if let id = try db.query("SELECT id FROM conversations WHERE kind = 2 AND group_id = $1", [groupId]).first?.int64(0) {
-            return id
-        }
-        guard create else { return nil }
+    /// The same for a group's conversation.
+    static func createGroupConversation(_ db: PGConnection, _ groupId: Int64) throws -> Int64? {
         try db.query("INSERT INTO conversations (kind, group_id) VALUES (2, $1) ON CONFLICT DO NOTHING", [groupId])
         return try db.query("SELECT id FROM conversations WHERE kind = 2 AND group_id = $1", [groupId]).first?.int64(0)
     }
@@ -115,7 +108,7 @@ public final class MessagesFeature {
             if row.boolValue(3) { return .outcome(-1, "this user does not accept your messages") }
             if row.boolValue(4) { return .outcome(-1, "you block this user; unblock them first") }
             conversationId = row.int64(5)
-            if conversationId == nil { conversationId = try MessagesFeature.directConversation(db, me, destId, create: true) }
+            if conversationId == nil { conversationId = try MessagesFeature.createDirectConversation(db, me, destId) }
         } else {
             let row = try db.query("""
                 WITH who AS (\(who))
@@ -129,7 +122,7 @@ public final class MessagesFeature {
             me = c.userId
             guard let row, row.boolValue(2) else { return .outcome(-1, "only members can message a group") }
             conversationId = row.int64(3)
-            if conversationId == nil { conversationId = try MessagesFeature.groupConversation(db, destId, create: true) }
+            if conversationId == nil { conversationId = try MessagesFeature.createGroupConversation(db, destId) }
         }
         guard let conversationId else { throw HTTPError.internalError }
         let stored = try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId, destType: destType,
