@@ -8,9 +8,10 @@ public enum Application {
         let accounts = AccountsFeature(config: config, sender: sender)
         accounts.register(on: router)
         UploadsFeature(config: config).register(on: router)
-        let groups = GroupsFeature()
+        // The list cache's memory is split evenly between member lists and friend lists.
+        let groups = GroupsFeature(listCacheBytes: (config.listCacheMiB << 20) / 2)
         groups.register(on: router)
-        let social = SocialFeature(groups: groups)
+        let social = SocialFeature(groups: groups, listCacheBytes: (config.listCacheMiB << 20) / 2)
         social.register(on: router)
         accounts.relationColumns = SocialFeature.relationColumns
         accounts.readyContributors.append { context in social.readyPart(context) }

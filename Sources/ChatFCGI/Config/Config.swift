@@ -17,6 +17,8 @@ public struct Config: Sendable {
     public var maxImageBytes = 20 << 20
     public var maxFileBytes = 200 << 20
     public var slowRequestMs = 1000
+    /// Memory per worker process for rendered friend and member lists (VersionedCache), MiB.
+    public var listCacheMiB = 64
     public var shutdownTimeoutSeconds = 30
     public var smsSender = "outbox"
     public var smsOutbox = "/var/lib/chat-fcgi/sms-outbox.jsonl"
@@ -81,6 +83,7 @@ public struct Config: Sendable {
     static let knownKeys: [String] = [
         "listen", "socket_mode", "workers", "threads", "pid_file", "database", "sql_dir", "uploads_dir",
         "uploads_url", "max_form_bytes", "max_image_bytes", "max_file_bytes", "slow_request_ms",
+        "list_cache_mib",
         "shutdown_timeout_s", "sms_sender", "sms_outbox", "sms_command", "secret_key_file",
         "payment_secret_file", "log_level",
         "version.android", "version.android.url", "version.android.force", "version.android.note",
@@ -114,6 +117,7 @@ public struct Config: Sendable {
             case "max_image_bytes": maxImageBytes = try int(1024...(1 << 30))
             case "max_file_bytes": maxFileBytes = try int(1024...(16 << 30))
             case "slow_request_ms": slowRequestMs = try int(1...3_600_000)
+            case "list_cache_mib": listCacheMiB = try int(0...65536)
             case "shutdown_timeout_s": shutdownTimeoutSeconds = try int(1...3600)
             case "sms_sender":
                 guard value == "outbox" || value == "command" else {

@@ -74,4 +74,97 @@ public final class FastCGIExchange {
     public func write(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { write($0) }
     }
+
+    /// Responses up to this size go through libfcgi's stream as they are.
+    static let directWriteThreshold = 32 * 1024
+    /// What a large response leaves to libfcgi's stream, so that its usual closing (the last bytes,
+    /// the empty STDOUT record and END_REQUEST in one write) stays as it is.
+    static let streamTail = 4096
+    /// Largest record content: FastCGI's limit (65535) rounded down to 8, so records need no padding.
+    static let maxRecordContent = 65528
+
+    /// Writes a whole response: `head` (CGI headers and the blank line), then `body`.
+    ///
+    /// libfcgi's output stream has an 8 KiB buffer: a 180 KiB answer (a user's friends in `ready`)
+    /// would leave in 23 writes. A large response is instead cut into STDOUT records here and sent
+    /// with one `writev`, straight from the caller's buffers; only its last `streamTail` bytes go
+    /// through the stream. Returns false if the peer is gone.
+    @discardableResult
+    public func writeResponse(head: [UInt8], body: [UInt8]) -> Bool {
+        let total = head.count + body.count
+        guard total > FastCGIExchange.directWriteThreshold else { return write(head) && write(body) }
+        // Anything already in the stream must leave first, to keep the order.
+        guard FCGX_FFlush(raw.pointee.out) == 0 else { return false }
+        let direct = body.count - FastCGIExchange.streamTail
+        let sent = head.withUnsafeBytes { headBytes in
+            body.withUnsafeBytes { bodyBytes in
+                writeRecords([headBytes, UnsafeRawBufferPointer(rebasing: bodyBytes[0..<direct])])
+            }
+        }
+        guard sent else { return false }
+        return body.withUnsafeBytes { write(UnsafeRawBufferPointer(rebasing: $0[direct...])) }
+    }
+
+    /// Sends `segments` as consecutive STDOUT records of this request, in one `writev` when the
+    /// socket takes it all.
+    private func writeRecords(_ segments: [UnsafeRawBufferPointer]) -> Bool {
+        let contentLength = segments.reduce(0) { $0 + $1.count }
+        let recordCount = (contentLength + FastCGIExchange.maxRecordContent - 1) / FastCGIExchange.maxRecordContent
+        var headers = [UInt8](repeating: 0, count: recordCount * 8)
+        var pieces: [(base: UnsafeRawPointer, count: Int)] = []
+        pieces.reserveCapacity(recordCount * 3 + segments.count)
+        let requestId = UInt16(truncatingIfNeeded: raw.pointee.requestId)
+        return headers.withUnsafeMutableBytes { headerBytes -> Bool in
+            var segment = 0, offset = 0
+            for record in 0..<recordCount {
+                let length = min(FastCGIExchange.maxRecordContent, contentLength - record * FastCGIExchange.maxRecordContent)
+                let header = headerBytes.baseAddress! + record * 8
+                // version 1, type 6 (FCGI_STDOUT), request id, content length, no padding.
+                header.storeBytes(of: 1, toByteOffset: 0, as: UInt8.self)
+                header.storeBytes(of: 6, toByteOffset: 1, as: UInt8.self)
+                header.storeBytes(of: UInt8(requestId >> 8), toByteOffset: 2, as: UInt8.self)
+                header.storeBytes(of: UInt8(requestId & 0xFF), toByteOffset: 3, as: UInt8.self)
+                header.storeBytes(of: UInt8(length >> 8), toByteOffset: 4, as: UInt8.self)
+                header.storeBytes(of: UInt8(length & 0xFF), toByteOffset: 5, as: UInt8.self)
+                pieces.append((UnsafeRawPointer(header), 8))
+                var left = length
+                while left > 0 {
+                    let available = segments[segment].count - offset
+                    if available == 0 { segment += 1; offset = 0; continue }
+                    let take = min(left, available)
+                    pieces.append((segments[segment].baseAddress! + offset, take))
+                    offset += take
+                    left -= take
+                }
+            }
+            return FastCGIExchange.writeAll(fd: raw.pointee.ipcFd, pieces)
+        }
+    }
+
+    /// `writev` until every piece is written (short writes and EINTR resumed).
+    static func writeAll(fd: Int32, _ pieces: [(base: UnsafeRawPointer, count: Int)]) -> Bool {
+        var vectors = pieces.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.base), iov_len: $0.count) }
+        var first = 0
+        while first < vectors.count {
+            let batch = min(vectors.count - first, 1024) // IOV_MAX on Linux
+            let n = vectors.withUnsafeMutableBufferPointer { writev(fd, $0.baseAddress! + first, Int32(batch)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            var written = n
+            while written > 0 && first < vectors.count {
+                if written >= vectors[first].iov_len {
+                    written -= vectors[first].iov_len
+                    first += 1
+                } else {
+                    vectors[first].iov_base += written
+                    vectors[first].iov_len -= written
+                    written = 0
+                }
+            }
+            while first < vectors.count && vectors[first].iov_len == 0 { first += 1 }
+        }
+        return true
+    }
 }

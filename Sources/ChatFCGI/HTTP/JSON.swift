@@ -9,6 +9,8 @@ public enum JSON: Sendable, Equatable {
     case object([(String, JSON)])
     /// Text that is already JSON (e.g. a jsonb column read as text), written as it is.
     case raw(String)
+    /// Bytes that are already JSON (a list written with `JSONWriter`), written as they are.
+    case bytes([UInt8])
 
     public static func == (lhs: JSON, rhs: JSON) -> Bool {
         switch (lhs, rhs) {
@@ -18,6 +20,7 @@ public enum JSON: Sendable, Equatable {
         case let (.string(a), .string(b)): return a == b
         case let (.array(a), .array(b)): return a == b
         case let (.raw(a), .raw(b)): return a == b
+        case let (.bytes(a), .bytes(b)): return a == b
         case let (.object(a), .object(b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
@@ -39,10 +42,11 @@ public enum JSON: Sendable, Equatable {
     public func write(into out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
-        case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
-        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .bool(let b): b ? JSONWriter.appendRaw("true", to: &out) : JSONWriter.appendRaw("false", to: &out)
+        case .int(let i): JSONWriter.appendInt(i, to: &out)
         case .string(let s): JSON.writeString(s, into: &out)
         case .raw(let text): out.append(contentsOf: text.utf8)
+        case .bytes(let bytes): out.append(contentsOf: bytes)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
@@ -62,24 +66,10 @@ public enum JSON: Sendable, Equatable {
         }
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0x00..<0x20, 0x7F:
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30])
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0F)])
-            default: out.append(byte)
-            }
-        }
+        var s = s
+        s.withUTF8 { JSONWriter.appendEscaped($0, to: &out) }
         out.append(UInt8(ascii: "\""))
     }
 }

@@ -367,6 +367,17 @@ public final class PGResult {
         return negative ? -value : value
     }
 
+    /// The cell's text bytes, valid while this result lives (empty for NULL).
+    func bytes(_ row: Int, _ column: Int) -> UnsafeBufferPointer<UInt8> {
+        let length = Int(PQgetlength(result, Int32(row), Int32(column)))
+        guard length > 0, let value = PQgetvalue(result, Int32(row), Int32(column)) else {
+            return UnsafeBufferPointer(start: nil, count: 0)
+        }
+        return UnsafeRawPointer(value).withMemoryRebound(to: UInt8.self, capacity: length) {
+            UnsafeBufferPointer(start: $0, count: length)
+        }
+    }
+
     func bool(_ row: Int, _ column: Int) -> Bool? {
         if isNull(row, column) { return nil }
         return PQgetvalue(result, Int32(row), Int32(column))?.pointee == CChar(UInt8(ascii: "t"))
@@ -383,6 +394,10 @@ public struct PGRow {
     public func int(_ column: Int) -> Int? { result.int64(row, column).map { Int($0) } }
     public func bool(_ column: Int) -> Bool? { result.bool(row, column) }
     public func isNull(_ column: Int) -> Bool { result.isNull(row, column) }
+    /// The cell's text bytes without making a String; only valid while `body` runs.
+    public func withBytes<R>(_ column: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withExtendedLifetime(result) { try body(result.bytes(row, column)) }
+    }
 
     /// Non-optional accessors for NOT NULL columns.
     public func text(_ column: Int) -> String { result.string(row, column) ?? "" }

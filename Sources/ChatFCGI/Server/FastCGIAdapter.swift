@@ -101,9 +101,7 @@ public enum FastCGIAdapter {
         head += "Cache-Control: no-store\r\n"
         for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
-        var bytes = Array(head.utf8)
-        bytes.append(contentsOf: response.body)
-        exchange.write(bytes)
+        exchange.writeResponse(head: Array(head.utf8), body: response.body)
     }
 
     /// nginx's `$request_id` is 32 hex digits; anything else a client smuggles in is replaced.

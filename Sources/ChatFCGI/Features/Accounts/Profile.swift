@@ -46,13 +46,78 @@ public struct Profile {
 
     /// `+8613812345678` → `+86138****5678`: enough to recognise, not enough to call.
     public static func mask(mobile: String) -> String {
-        guard mobile.hasPrefix("+") else { return "****" }
-        let digits = Array(mobile.dropFirst())
+        var out: [UInt8] = []
+        var mobile = mobile
+        mobile.withUTF8 { appendMasked($0, to: &out) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `mask(mobile:)` on bytes (mobiles are `+` and ASCII digits), for lists written from rows.
+    static func appendMasked(_ mobile: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        guard mobile.first == UInt8(ascii: "+") else {
+            out.append(contentsOf: [0x2A, 0x2A, 0x2A, 0x2A])
+            return
+        }
+        let digits = UnsafeBufferPointer(rebasing: mobile[1...])
+        out.append(UInt8(ascii: "+"))
         if digits.count >= 11 {
-            return "+" + String(digits.prefix(digits.count - 8)) + "****" + String(digits.suffix(4))
+            out.append(contentsOf: digits.prefix(digits.count - 8))
+            out.append(contentsOf: [0x2A, 0x2A, 0x2A, 0x2A])
+            out.append(contentsOf: digits.suffix(4))
+            return
         }
         let shown = min(2, digits.count / 3)
-        return "+" + String(digits.prefix(shown)) + String(repeating: "*", count: digits.count - 2 * shown)
-            + String(digits.suffix(shown))
+        out.append(contentsOf: digits.prefix(shown))
+        out.append(contentsOf: repeatElement(UInt8(0x2A), count: digits.count - 2 * shown))
+        out.append(contentsOf: digits.suffix(shown))
+    }
+
+    // MARK: writing a profile straight from its columns (see JSONWriter)
+
+    /// `"userId":…,"mobile":` of the profile whose `columns` start at `offset`.
+    static func writeUpToMobile(_ row: PGRow, offset: Int, into w: inout JSONWriter) {
+        w.raw("\"userId\":")
+        row.withBytes(offset) { w.raw($0) }
+        w.raw(",\"mobile\":")
+    }
+
+    /// The mobile value: in full, or masked.
+    static func writeMobile(_ row: PGRow, offset: Int, reveal: Bool, into w: inout JSONWriter) {
+        row.withBytes(offset + 1) { mobile in
+            if reveal {
+                w.string(utf8: mobile)
+            } else {
+                w.byte(UInt8(ascii: "\""))
+                appendMasked(mobile, to: &w.bytes)
+                w.byte(UInt8(ascii: "\""))
+            }
+        }
+    }
+
+    /// `,"name":…,"isAuth":…`: the fields after the mobile.
+    static func writeAfterMobile(_ row: PGRow, offset: Int, into w: inout JSONWriter) {
+        w.raw(",\"name\":")
+        row.withBytes(offset + 2) { w.string(utf8: $0) }
+        w.raw(",\"nickName\":")
+        row.withBytes(offset + 3) { w.string(utf8: $0) }
+        w.raw(",\"headUrl\":")
+        row.withBytes(offset + 4) { w.string(utf8: $0) }
+        w.raw(",\"sex\":")
+        row.withBytes(offset + 5) { w.string(utf8: $0) }
+        w.raw(",\"sign\":")
+        row.withBytes(offset + 6) { w.string(utf8: $0) }
+        w.raw(",\"province\":")
+        row.withBytes(offset + 7) { w.string(utf8: $0) }
+        w.raw(",\"city\":")
+        row.withBytes(offset + 8) { w.string(utf8: $0) }
+        w.raw(",\"isAuth\":")
+        w.int(row.int64Value(offset + 9))
+    }
+
+    /// The profile's fields without the braces, as `json(revealMobile:)` has them.
+    static func writeFields(_ row: PGRow, offset: Int, revealMobile: Bool, into w: inout JSONWriter) {
+        writeUpToMobile(row, offset: offset, into: &w)
+        writeMobile(row, offset: offset, reveal: revealMobile, into: &w)
+        writeAfterMobile(row, offset: offset, into: &w)
     }
 }

@@ -7,8 +7,13 @@
 public final class SocialFeature {
     let groups: GroupsFeature
 
-    public init(groups: GroupsFeature) {
+    /// `ready.friends` as rendered for each user, per worker process (see sql/0004_list_versions.sql).
+    let friendLists: VersionedCache<[UInt8]>
+
+    /// - Parameter listCacheBytes: memory for `friendLists` (0: render on every request).
+    public init(groups: GroupsFeature, listCacheBytes: Int = 0) {
         self.groups = groups
+        friendLists = VersionedCache(budget: listCacheBytes) { $0.count + 64 }
     }
 
     public func register(on router: Router) {
@@ -214,6 +219,36 @@ public final class SocialFeature {
 
     // MARK: contributions to accounts
 
+    /// The statement behind `ready.friends` (`$1`: the user), oldest friendship first.
+    static let friendListSQL = """
+        SELECT \(Profile.columns), f.remark, f.friend_group_id
+        FROM friendships f JOIN users u ON u.id = f.friend_id
+        WHERE f.user_id = $1 ORDER BY f.created_at, f.friend_id
+        """
+
+    /// `ready.friends` at `version` (read before this is called): the rendered copy, or the list
+    /// read and rendered now.
+    func friendList(of userId: Int64, version: Int64, db: PGConnection) throws -> JSON {
+        if let cached = friendLists.value(for: userId, version: version) { return .bytes(cached) }
+        let result = try db.query(SocialFeature.friendListSQL, [userId])
+        var w = JSONWriter(capacity: 64 + result.rowCount * 320)
+        w.byte(UInt8(ascii: "["))
+        for index in 0..<result.rowCount {
+            let row = result[index]
+            if index > 0 { w.byte(UInt8(ascii: ",")) }
+            w.byte(UInt8(ascii: "{"))
+            Profile.writeFields(row, offset: 0, revealMobile: true, into: &w)
+            w.raw(",\"remark\":")
+            row.withBytes(Profile.columnCount) { w.string(utf8: $0) }
+            w.raw(",\"friendGroupId\":")
+            w.int(row.int64Value(Profile.columnCount + 1))
+            w.byte(UInt8(ascii: "}"))
+        }
+        w.byte(UInt8(ascii: "]"))
+        friendLists.store(w.bytes, for: userId, version: version)
+        return .bytes(w.bytes)
+    }
+
     /// The relation as columns to join into another statement (getUserById, queryUser): remark
     /// (NULL when not friends) and blocked.
     public static func relationColumns(me: String, other: String) -> (columns: String, joins: String) {
@@ -229,11 +264,8 @@ public final class SocialFeature {
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
         let me = c.me
         let statements: [(sql: String, params: [PGBindable?])] = [
-            ("""
-            SELECT \(Profile.columns), f.remark, f.friend_group_id
-            FROM friendships f JOIN users u ON u.id = f.friend_id
-            WHERE f.user_id = \(me.sql) ORDER BY f.created_at, f.friend_id
-            """, [me.param]),
+            // The friend list's version: the list itself comes from `friendLists` when it is the same.
+            ("SELECT COALESCE((SELECT version FROM friend_list_versions WHERE user_id = \(me.sql)), 0)", [me.param]),
             ("""
             SELECT dest_id, dest_type, pinned, muted FROM conversation_settings
             WHERE user_id = \(me.sql) AND (pinned OR muted)
@@ -252,12 +284,7 @@ public final class SocialFeature {
             GroupsFeature.groupsOfStatement(me),
         ]
         return AccountsFeature.ReadyPart(statements: statements) { results, data in
-            let friends = results[0].rows.map { row -> JSON in
-                guard case .object(var fields) = Profile(row: row).json(revealMobile: true) else { return .null }
-                fields.append(("remark", .string(row.text(Profile.columnCount))))
-                fields.append(("friendGroupId", .int(row.int64Value(Profile.columnCount + 1))))
-                return .object(fields)
-            }
+            let friends = try self.friendList(of: c.userId, version: results[0].first?.int64Value(0) ?? 0, db: try c.db)
             let settings = results[1].rows
             let tops = settings.filter { $0.boolValue(2) }.map(SocialFeature.conversationJSON)
             let ignores = settings.filter { $0.boolValue(3) }.map(SocialFeature.conversationJSON)
@@ -270,11 +297,11 @@ public final class SocialFeature {
                     ("from", Profile(row: row, offset: 6).json(revealMobile: false)),
                 ])
             }
-            let groups = GroupsFeature.decodeGroupsOf(results[4])
+            let groups = try self.groups.decodeGroupsOf(results[4], db: try c.db)
             for index in data.indices {
                 switch data[index].0 {
-                case "friends": data[index].1 = .array(friends)
-                case "groups": data[index].1 = .array(groups)
+                case "friends": data[index].1 = friends
+                case "groups": data[index].1 = groups
                 case "tops": data[index].1 = .array(tops)
                 case "ignores": data[index].1 = .array(ignores)
                 case "blocks": data[index].1 = .array(blocks)

@@ -1,0 +1,129 @@
+/// A group's member list as `getGroupMember` answers it, rendered once per list version and then
+/// reused by every member who asks (sql/0004_list_versions.sql keeps the version).
+///
+/// Two things in an answer depend on the moment and the viewer, not on the list: each member's
+/// role (the owner comes from the group row read with the version) and whether a mobile is shown
+/// in full (to the member themself and to the viewer's friends) or masked. Each member is stored
+/// as the bytes around those two holes plus both forms of the mobile, so that filling them in is
+/// a handful of copies.
+struct RenderedMemberList {
+    struct Member {
+        var userId: Int64
+        /// `{"userId":…,"card":…,"role":"` is `start..<roleAt`; `","joinTime":…,"user":{"userId":…,"mobile":`
+        /// is `roleAt..<mobileAt`; the rest of the profile and the closing braces `mobileAt..<fullAt`;
+        /// the quoted full mobile `fullAt..<maskedAt`; the quoted masked one `maskedAt..<end`.
+        var start: Int, roleAt: Int, mobileAt: Int, fullAt: Int, maskedAt: Int, end: Int
+    }
+
+    var bytes: [UInt8]
+    var members: [Member]
+    /// Up to nine member avatars in join order, as the JSON array `ready.groups[].headUrls` shows.
+    var headUrls: [UInt8]
+
+    /// The statement that reads a group's list (`$1`: the group), in join order.
+    static let sql = """
+        SELECT m.user_id, m.card, (extract(epoch FROM m.joined_at) * 1000)::bigint, \(Profile.columns)
+        FROM group_members m JOIN users u ON u.id = m.user_id
+        WHERE m.group_id = $1 ORDER BY m.member_seq
+        """
+
+    init(rows result: PGResult) {
+        var w = JSONWriter(capacity: result.rowCount * 360)
+        var members: [Member] = []
+        members.reserveCapacity(result.rowCount)
+        var heads = JSONWriter(capacity: 512)
+        heads.byte(UInt8(ascii: "["))
+        var headCount = 0
+        for index in 0..<result.rowCount {
+            let row = result[index]
+            let start = w.bytes.count
+            w.raw("{\"userId\":")
+            row.withBytes(0) { w.raw($0) }
+            w.raw(",\"card\":")
+            row.withBytes(1) { w.string(utf8: $0) }
+            w.raw(",\"role\":\"")
+            let roleAt = w.bytes.count
+            w.raw("\",\"joinTime\":")
+            w.int(row.int64Value(2))
+            w.raw(",\"user\":{")
+            Profile.writeUpToMobile(row, offset: 3, into: &w)
+            let mobileAt = w.bytes.count
+            Profile.writeAfterMobile(row, offset: 3, into: &w)
+            w.raw("}}")
+            let fullAt = w.bytes.count
+            Profile.writeMobile(row, offset: 3, reveal: true, into: &w)
+            let maskedAt = w.bytes.count
+            Profile.writeMobile(row, offset: 3, reveal: false, into: &w)
+            members.append(Member(userId: row.int64Value(0), start: start, roleAt: roleAt, mobileAt: mobileAt,
+                                  fullAt: fullAt, maskedAt: maskedAt, end: w.bytes.count))
+            // The avatars: the same rule as GroupsFeature.headUrlsColumn (non-empty, first nine).
+            if headCount < 9 {
+                row.withBytes(3 + 4) { head in
+                    guard !head.isEmpty else { return }
+                    if headCount > 0 { heads.byte(UInt8(ascii: ",")) }
+                    heads.string(utf8: head)
+                    headCount += 1
+                }
+            }
+        }
+        heads.byte(UInt8(ascii: "]"))
+        bytes = w.bytes
+        self.members = members
+        headUrls = heads.bytes
+    }
+
+    /// The answer's `data` for `viewer`: roles against `ownerId`, full mobiles for `friends` and
+    /// the viewer, masked ones for everyone else.
+    func write(ownerId: Int64?, viewer: Int64, friends: Set<Int64>, into out: inout [UInt8]) {
+        out.reserveCapacity(out.count + bytes.count)
+        out.append(UInt8(ascii: "["))
+        bytes.withUnsafeBufferPointer { all in
+            for (index, member) in members.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: all[member.start..<member.roleAt]))
+                if member.userId == ownerId { JSONWriter.appendRaw("owner", to: &out) } else { JSONWriter.appendRaw("member", to: &out) }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: all[member.roleAt..<member.mobileAt]))
+                let reveal = member.userId == viewer || friends.contains(member.userId)
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: reveal ? all[member.fullAt..<member.maskedAt]
+                                                                         : all[member.maskedAt..<member.end]))
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: all[member.mobileAt..<member.fullAt]))
+            }
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// Bytes held, for the cache's budget.
+    var cost: Int { bytes.count + headUrls.count + members.count * MemoryLayout<Member>.stride + 64 }
+}
+
+/// The rendered lists of groups one worker process keeps (see `VersionedCache`).
+final class GroupListCache: Sendable {
+    let members: VersionedCache<RenderedMemberList>
+    /// Avatar arrays alone, for `ready`, which shows them for all of a user's groups but does not
+    /// need their whole member lists.
+    let headUrls: VersionedCache<[UInt8]>
+
+    init(budgetBytes: Int) {
+        members = VersionedCache(budget: budgetBytes - budgetBytes / 16) { $0.cost }
+        headUrls = VersionedCache(budget: budgetBytes / 16) { $0.count + 64 }
+    }
+
+    /// Parses PostgreSQL's text form of a bigint[] (`{1,2,3}`) into a set.
+    static func idSet(_ text: UnsafeBufferPointer<UInt8>) -> Set<Int64> {
+        var ids = Set<Int64>()
+        var value: Int64 = 0
+        var inNumber = false
+        for byte in text {
+            if byte >= 0x30 && byte <= 0x39 {
+                value = value &* 10 &+ Int64(byte - 0x30)
+                inNumber = true
+            } else {
+                if inNumber { ids.insert(value) }
+                value = 0
+                inNumber = false
+            }
+        }
+        if inNumber { ids.insert(value) }
+        return ids
+    }
+}
