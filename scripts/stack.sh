@@ -483,7 +483,7 @@ events {
 http {
 $shared
 
-    access_log $NGX_ACCESS_LOG chat;
+    access_log $NGX_ACCESS_LOG chat buffer=64k flush=1s;
     client_body_temp_path $NGX_DIR/tmp/body;
     fastcgi_temp_path $NGX_DIR/tmp/fastcgi;
     proxy_temp_path $NGX_DIR/tmp/proxy;

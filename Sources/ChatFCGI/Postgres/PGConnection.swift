@@ -394,6 +394,26 @@ public struct PGRow {
     public func int(_ column: Int) -> Int? { result.int64(row, column).map { Int($0) } }
     public func bool(_ column: Int) -> Bool? { result.bool(row, column) }
     public func isNull(_ column: Int) -> Bool { result.isNull(row, column) }
+    /// A bigint[] cell (`{1,2,3}`) as its elements in order; NULL and NULL elements give nothing.
+    public func int64Array(_ column: Int) -> [Int64] {
+        withBytes(column) { text in
+            var values: [Int64] = []
+            var value: Int64 = 0, negative = false, inNumber = false
+            for byte in text {
+                if byte >= 0x30 && byte <= 0x39 {
+                    value = value &* 10 &+ Int64(byte - 0x30)
+                    inNumber = true
+                } else if byte == UInt8(ascii: "-") {
+                    negative = true
+                } else {
+                    if inNumber { values.append(negative ? -value : value) }
+                    value = 0; negative = false; inNumber = false
+                }
+            }
+            return values
+        }
+    }
+
     /// The cell's text bytes without making a String; only valid while `body` runs.
     public func withBytes<R>(_ column: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         try withExtendedLifetime(result) { try body(result.bytes(row, column)) }

@@ -5,17 +5,28 @@ import Foundation
 public final class AccountsFeature {
     let config: Config
     let codes: VerificationCodes
-    /// A part of `ready` that another feature contributes (friends, groups, unread counts…): the
-    /// statements it needs and how it fills its fields from their results. All parts' statements
-    /// run in one pipelined round trip.
+    /// A part of `ready` that another feature contributes (friends, groups, unread counts…): columns
+    /// for the user's own row (expressions over `u`, the users row; for short lists and versions,
+    /// which would cost more as statements of their own), the statements it needs, and how it fills
+    /// its fields from them. The user's row and all parts' statements go in one pipelined round trip.
     public struct ReadyPart {
+        public var userColumns: [String]
         public var statements: [(sql: String, params: [PGBindable?])]
-        public var fill: ([PGResult], inout [(String, JSON)]) throws -> Void
-        public init(statements: [(sql: String, params: [PGBindable?])],
-                    fill: @escaping ([PGResult], inout [(String, JSON)]) throws -> Void) {
+        public var fill: (ReadyInput, inout [(String, JSON)]) throws -> Void
+        public init(userColumns: [String] = [], statements: [(sql: String, params: [PGBindable?])],
+                    fill: @escaping (ReadyInput, inout [(String, JSON)]) throws -> Void) {
+            self.userColumns = userColumns
             self.statements = statements
             self.fill = fill
         }
+    }
+
+    /// What a `ReadyPart` gets back: its statements' results, in order, and the user's row, where
+    /// its `userColumns` start at `firstColumn`.
+    public struct ReadyInput {
+        public let results: [PGResult]
+        public let user: PGRow
+        public let firstColumn: Int
     }
     public var readyContributors: [(RequestContext) -> ReadyPart] = []
     /// The same relation as SQL that `getUserById` joins to the profile: extra columns
@@ -156,24 +167,39 @@ public final class AccountsFeature {
 
     func ready(_ c: RequestContext) throws -> Response {
         let parts = readyContributors.map { $0(c) }
-        let me = c.me
-        let own: (sql: String, params: [PGBindable?]) =
-            ("SELECT \(Profile.columns), u.pay_pwd_hash IS NOT NULL FROM users u WHERE u.id = \(me.sql)", [me.param])
-        // The session check, the user and every contributed part: one round trip.
-        let results = try c.pipelineAsUser([own] + parts.flatMap(\.statements))
+        let columns = "\(Profile.columns), u.pay_pwd_hash IS NOT NULL"
+            + parts.flatMap(\.userColumns).map { ", " + $0 }.joined()
+        let db = try c.db
+        // The session check, the user's row (with the parts' columns) and every part's statements:
+        // one round trip. The row starts with the session's user and whether its use is stale.
+        let results: [PGResult]
+        if let token = c.unresolvedSessionToken {
+            results = try db.pipeline([("""
+                SELECT live.user_id, live.stale, \(columns)
+                FROM (\(Sessions.liveSessionSQL)) AS live JOIN users u ON u.id = live.user_id
+                """, [SessionStatements().tokenParameter(token)])] + parts.flatMap(\.statements))
+            try c.adoptSession(userId: results[0].first?.int64(0), refreshNeeded: results[0].first?.boolValue(1) ?? false)
+        } else {
+            results = try db.pipeline([("SELECT u.id, false, \(columns) FROM users u WHERE u.id = $1", [c.userId])]
+                                      + parts.flatMap(\.statements))
+        }
         guard let row = results[0].first else { throw HTTPError.unauthorized }
-        let profile = Profile(row: row)
+        let profile = Profile(row: row, offset: 2)
         var data: [(String, JSON)] = [
             ("user", profile.json(revealMobile: true)),
             ("friends", []), ("groups", []), ("tops", []), ("ignores", []), ("blocks", []),
             ("requests", []), ("unread", []),
-            ("hasPayPwd", .bool(row.boolValue(Profile.columnCount))),
+            ("hasPayPwd", .bool(row.boolValue(2 + Profile.columnCount))),
             ("isAuth", .int(profile.isAuth)),
         ]
-        var next = 1
+        var nextResult = 1
+        var nextColumn = 3 + Profile.columnCount
         for part in parts {
-            try part.fill(Array(results[next..<(next + part.statements.count)]), &data)
-            next += part.statements.count
+            let input = ReadyInput(results: Array(results[nextResult..<(nextResult + part.statements.count)]),
+                                   user: row, firstColumn: nextColumn)
+            try part.fill(input, &data)
+            nextResult += part.statements.count
+            nextColumn += part.userColumns.count
         }
         return .ok(.object(data))
     }

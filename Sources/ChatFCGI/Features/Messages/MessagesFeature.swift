@@ -299,8 +299,8 @@ public final class MessagesFeature {
             WHERE mine.last_seq > COALESCE(r.read_seq, 0)
             ORDER BY mine.kind, mine.dest
             """, [me.param])
-        return AccountsFeature.ReadyPart(statements: [statement]) { results, data in
-            let unread = results[0].rows.filter { $0.int64Value(3) > 0 }.map { row -> JSON in
+        return AccountsFeature.ReadyPart(statements: [statement]) { input, data in
+            let unread = input.results[0].rows.filter { $0.int64Value(3) > 0 }.map { row -> JSON in
                 .object([("destId", .int(row.int64Value(0))), ("destType", .int(row.int64Value(1))),
                          ("count", .int(row.int64Value(3))), ("lastSeq", .int(row.int64Value(2)))])
             }

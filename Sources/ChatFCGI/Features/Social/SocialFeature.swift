@@ -256,23 +256,34 @@ public final class SocialFeature {
          "LEFT JOIN friendships f ON f.user_id = \(me) AND f.friend_id = \(other)")
     }
 
-    static func conversationJSON(_ row: PGRow) -> JSON {
-        .object([("destId", .int(row.int64Value(0))), ("destType", .int(row.int64Value(1)))])
+    /// A pinned or muted conversation as one number in `ready`'s user row: `destId * 2 + destType - 1`.
+    static func conversationJSON(code: Int64) -> JSON {
+        .object([("destId", .int(code >> 1)), ("destType", .int((code & 1) + 1))])
     }
 
-    /// friends, groups, tops, ignores, blocks and pending requests for `ready`.
+    /// Pinned (`pinned`) or muted (`muted`) conversations, most recently pinned first, as codes
+    /// (`conversationJSON(code:)`); a dissolved group's settings are left out.
+    static func conversationCodesColumn(_ flag: String) -> String {
+        """
+        ARRAY(SELECT s.dest_id * 2 + s.dest_type - 1 FROM conversation_settings s
+              WHERE s.user_id = u.id AND s.\(flag)
+                AND (s.dest_type = 1 OR EXISTS (SELECT 1 FROM groups g WHERE g.id = s.dest_id AND g.dissolved_at IS NULL))
+              ORDER BY s.pinned_at DESC NULLS LAST, s.dest_type, s.dest_id)
+        """
+    }
+
+    /// friends, groups, tops, ignores, blocks and pending requests for `ready`. The short ones and
+    /// the friend list's version are columns of the user's row; the friend list itself comes from
+    /// `friendLists` when its version is the same.
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
         let me = c.me
+        let userColumns = [
+            "COALESCE((SELECT v.version FROM friend_list_versions v WHERE v.user_id = u.id), 0)",
+            "ARRAY(SELECT b.blocked_id FROM blocks b WHERE b.user_id = u.id ORDER BY b.created_at, b.blocked_id)",
+            SocialFeature.conversationCodesColumn("pinned"),
+            SocialFeature.conversationCodesColumn("muted"),
+        ]
         let statements: [(sql: String, params: [PGBindable?])] = [
-            // The friend list's version: the list itself comes from `friendLists` when it is the same.
-            ("SELECT COALESCE((SELECT version FROM friend_list_versions WHERE user_id = \(me.sql)), 0)", [me.param]),
-            ("""
-            SELECT dest_id, dest_type, pinned, muted FROM conversation_settings
-            WHERE user_id = \(me.sql) AND (pinned OR muted)
-              AND (dest_type = 1 OR EXISTS (SELECT 1 FROM groups g WHERE g.id = dest_id AND g.dissolved_at IS NULL))
-            ORDER BY pinned_at DESC NULLS LAST, dest_type, dest_id
-            """, [me.param]),
-            ("SELECT blocked_id FROM blocks WHERE user_id = \(me.sql) ORDER BY created_at", [me.param]),
             ("""
             SELECT r.id, r.from_id, r.dest_type, r.group_id, r.message, (extract(epoch FROM r.created_at) * 1000)::bigint,
                    \(Profile.columns)
@@ -283,21 +294,14 @@ public final class SocialFeature {
             """, [me.param]),
             GroupsFeature.groupsOfStatement(me),
         ]
-        return AccountsFeature.ReadyPart(statements: statements) { results, data in
-            let friends = try self.friendList(of: c.userId, version: results[0].first?.int64Value(0) ?? 0, db: try c.db)
-            let settings = results[1].rows
-            let tops = settings.filter { $0.boolValue(2) }.map(SocialFeature.conversationJSON)
-            let ignores = settings.filter { $0.boolValue(3) }.map(SocialFeature.conversationJSON)
-            let blocks = results[2].rows.map { JSON.int($0.int64Value(0)) }
-            let requests = results[3].rows.map { row -> JSON in
-                .object([
-                    ("requestId", .int(row.int64Value(0))), ("fromId", .int(row.int64Value(1))),
-                    ("destType", .int(row.int64Value(2))), ("groupId", row.int64(3).map(JSON.int) ?? .null),
-                    ("message", .string(row.text(4))), ("createTime", .int(row.int64Value(5))),
-                    ("from", Profile(row: row, offset: 6).json(revealMobile: false)),
-                ])
-            }
-            let groups = try self.groups.decodeGroupsOf(results[4], db: try c.db)
+        return AccountsFeature.ReadyPart(userColumns: userColumns, statements: statements) { input, data in
+            let user = input.user, column = input.firstColumn
+            let friends = try self.friendList(of: c.userId, version: user.int64Value(column), db: try c.db)
+            let blocks = user.int64Array(column + 1).map(JSON.int)
+            let tops = user.int64Array(column + 2).map(SocialFeature.conversationJSON(code:))
+            let ignores = user.int64Array(column + 3).map(SocialFeature.conversationJSON(code:))
+            let requests = SocialFeature.requestsJSON(input.results[0])
+            let groups = try self.groups.decodeGroupsOf(input.results[1], db: try c.db)
             for index in data.indices {
                 switch data[index].0 {
                 case "friends": data[index].1 = friends
@@ -305,10 +309,37 @@ public final class SocialFeature {
                 case "tops": data[index].1 = .array(tops)
                 case "ignores": data[index].1 = .array(ignores)
                 case "blocks": data[index].1 = .array(blocks)
-                case "requests": data[index].1 = .array(requests)
+                case "requests": data[index].1 = requests
                 default: break
                 }
             }
         }
+    }
+
+    /// `ready.requests`, written straight from the rows (up to 200, each with a profile).
+    static func requestsJSON(_ result: PGResult) -> JSON {
+        var w = JSONWriter(capacity: 64 + result.rowCount * 400)
+        w.byte(UInt8(ascii: "["))
+        for index in 0..<result.rowCount {
+            let row = result[index]
+            if index > 0 { w.byte(UInt8(ascii: ",")) }
+            w.raw("{\"requestId\":")
+            w.int(row.int64Value(0))
+            w.raw(",\"fromId\":")
+            w.int(row.int64Value(1))
+            w.raw(",\"destType\":")
+            w.int(row.int64Value(2))
+            w.raw(",\"groupId\":")
+            if let groupId = row.int64(3) { w.int(groupId) } else { w.raw("null") }
+            w.raw(",\"message\":")
+            row.withBytes(4) { w.string(utf8: $0) }
+            w.raw(",\"createTime\":")
+            w.int(row.int64Value(5))
+            w.raw(",\"from\":{")
+            Profile.writeFields(row, offset: 6, revealMobile: false, into: &w)
+            w.raw("}}")
+        }
+        w.byte(UInt8(ascii: "]"))
+        return .bytes(w.bytes)
     }
 }

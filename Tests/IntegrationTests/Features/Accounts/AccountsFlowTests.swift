@@ -571,7 +571,9 @@ final class AccountsFlowTests: StackTestCase {
             XCTAssertFalse(containsStandalone(log, secret), "the app log \(logPath) contains the \(label)")
         }
         if let accessLog = stack.nginxAccessLogPath {
+            Thread.sleep(forTimeInterval: 1.3)  // nginx writes its access log at least once a second (flush=1s)
             let text = readWholeFile(accessLog)
+            XCTAssertTrue(text.contains("/chat/doLogin"), "nginx's access log \(accessLog) lacks this test's requests")
             for (label, secret) in [("token", token2), ("password hex", password), ("SMS code", code)] {
                 XCTAssertFalse(containsStandalone(text, secret), "nginx's access log \(accessLog) contains the \(label)")
             }
