@@ -40,8 +40,10 @@ public enum CommandLineTool {
             return Supervisor(config: config).run()
         case "worker":
             PeriodicJobs(conninfo: config.database, jobs: Application.jobs()).start()
+            let notifier = Notifier(conninfo: config.database, channel: EventLog.channel)
+            EventLog.notifier = notifier
             return WorkerProcess.run(config: config, responder: Application.makeResponder(config: config),
-                                     wakeChannel: EventLog.channel)
+                                     wakeChannel: EventLog.channel, notifier: notifier)
         case "migrate":
             do {
                 let db = PGConnection(conninfo: config.database)

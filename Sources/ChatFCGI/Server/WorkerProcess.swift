@@ -10,7 +10,9 @@ public enum WorkerProcess {
     /// Runs the worker until SIGTERM/SIGINT, then drains and returns the exit status.
     /// - Parameter wakeChannel: the NOTIFY channel whose payloads are comma-separated keys (user
     ///   ids) to wake parked requests for.
-    public static func run(config: Config, responder: Responder, wakeChannel: String) -> Int32 {
+    /// - Parameter notifier: sends this process's notifications on `wakeChannel`; started here and
+    ///   flushed after the requests in flight have finished.
+    public static func run(config: Config, responder: Responder, wakeChannel: String, notifier: Notifier? = nil) -> Int32 {
         Log.processTag = "worker \(getpid())"
         raiseDescriptorLimit()
         Signals.blockHandled()
@@ -23,6 +25,7 @@ public enum WorkerProcess {
             return { exchange in FastCGIAdapter.handle(exchange, responder: responder, db: db) }
         }
         responder.wakes = server.parking
+        notifier?.start()
         server.start()
         // Wakes parked long-polls: the payload of a notification is the affected user ids.
         let parking = server.parking
@@ -42,6 +45,7 @@ public enum WorkerProcess {
         Log.info("worker.draining")
         server.beginDraining()
         let stopped = server.waitUntilStopped(timeoutSeconds: Double(config.shutdownTimeoutSeconds))
+        notifier?.stop()
         Log.info("worker.stopped", ["clean": stopped])
         return stopped ? 0 : 1
     }

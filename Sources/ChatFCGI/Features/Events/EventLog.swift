@@ -75,15 +75,24 @@ public enum EventLog {
         batch.users.removeAll()
     }
 
+    /// Sends the notifications of this process (set by the worker at start); without one (commands,
+    /// tests) each commit sends its own.
+    nonisolated(unsafe) public static var notifier: Notifier?
+
     /// Tells every worker (on every host) which users have news, once the transaction committed.
     ///
     /// Not inside the transaction: PostgreSQL serialises all commits that carry a NOTIFY, disk
     /// flush included, which would cap how many messages per second the whole cluster can store.
-    /// If the process dies between the commit and this, the users' parked long-polls see the news
-    /// at their time-out instead (nothing is lost).
+    /// In a worker the users go to `notifier`, which sends them a moment later together with
+    /// those of other commits. If the process dies between the commit and the notification, the
+    /// users' parked long-polls see the news at their time-out instead (nothing is lost).
     static func notifyAfterCommit(_ db: PGConnection, _ users: [Int64]) {
+        guard !users.isEmpty else { return }
+        if let notifier {
+            db.afterCommit { notifier.post(users) }
+            return
+        }
         let payload = Array(Set(users)).sorted().map(String.init).joined(separator: ",")
-        guard !payload.isEmpty else { return }
         db.afterCommit {
             do {
                 try db.query("SELECT pg_notify($1, $2)", [channel, payload])

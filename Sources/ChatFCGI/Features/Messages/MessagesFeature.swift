@@ -15,6 +15,9 @@ public final class MessagesFeature {
     static let syncPage = 100
     static let maxSyncTimeout = 30
 
+    /// The conversations recent history requests resolved to (see `HistoryHints`).
+    let historyHints = HistoryHints()
+
     public init() {}
 
     public func register(on router: Router) {
@@ -26,7 +29,7 @@ public final class MessagesFeature {
 
     // MARK: conversations
 
-    struct Conversation {
+    struct Conversation: Equatable {
         var id: Int64
         /// For a group: members see messages sent from this time on (ms); 0 for a direct chat.
         var visibleFrom: Int64
@@ -53,8 +56,14 @@ public final class MessagesFeature {
     /// yet, or not theirs). On a route that checks the session inside its statements, this
     /// statement does it.
     static func readableConversation(_ c: RequestContext, destId: Int64, destType: Int) throws -> Conversation? {
+        let statement = readableConversationStatement(c, destId: destId, destType: destType)
+        return try decodeReadableConversation(c, try c.db.query(statement.sql, statement.params))
+    }
+
+    static func readableConversationStatement(_ c: RequestContext, destId: Int64, destType: Int)
+        -> (sql: String, params: [PGBindable?]) {
         let (who, firstParam) = SessionStatements.whoCTE(c)
-        let found = try c.db.query("""
+        return ("""
             WITH who AS (\(who))
             SELECT who.id, who.stale, conv.id, conv.visible_from
             FROM who LEFT JOIN LATERAL (
@@ -67,6 +76,11 @@ public final class MessagesFeature {
                 WHERE $3 = 2 AND m.group_id = $2 AND m.user_id = who.id
             ) AS conv ON true
             """, [firstParam, destId, destType])
+    }
+
+    /// Completes the session check from `readableConversationStatement`'s result (401 without a
+    /// live session) and returns the conversation, if readable.
+    static func decodeReadableConversation(_ c: RequestContext, _ found: PGResult) throws -> Conversation? {
         try c.adoptSession(userId: found.first?.int64(0), refreshNeeded: found.first?.boolValue(1) ?? false)
         guard let row = found.first, let id = row.int64(2) else { return nil }
         return Conversation(id: id, visibleFrom: row.int64Value(3))
@@ -219,40 +233,78 @@ public final class MessagesFeature {
         ])
     }
 
+    /// A page of history, newest first straight from the (conversation_id, send_time) index of
+    /// one partition (send times are strictly increasing within a conversation, so they order as
+    /// seq does). Only the messages table: who a message is addressed to follows from the request.
+    static let historyPageSQL = """
+        SELECT m.msg_id, m.seq, m.from_id, m.msg_type, m.content, m.send_time FROM messages m
+        WHERE m.conversation_id = $1 AND m.send_time < $2 AND m.send_time >= $3
+        ORDER BY m.send_time DESC LIMIT $4
+        """
+
     func getMsgHistory(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
         let destType = try c.params.requiredInt("destType", in: 1...2)
         // Default: everything (not "before this host's clock", which may lag the database's).
         let before = try c.params.int64("sendTime", in: 0...Int64.max) ?? Int64.max
         let size = try c.params.int("size", in: 1...100) ?? 20
-        // 1. The session and the conversation, in one statement.
-        guard let conversation = try MessagesFeature.readableConversation(c, destId: destId, destType: destType) else {
-            if try destType == 2 && !GroupsFeature.isMember(c.db, destId, c.userId) {
+        let db = try c.db
+        let check = MessagesFeature.readableConversationStatement(c, destId: destId, destType: destType)
+        // The page query names its conversation by id, so that PostgreSQL reads one partition; the
+        // id comes from the check. When the last request of this session for this conversation
+        // left a hint, the page is read in the same round trip as the check, and used only if
+        // the check confirms the hint (same conversation, same visible-from time); otherwise, or
+        // without a hint, the page is read after the check.
+        let hintKey = HistoryHints.Key(principal: c.unresolvedSessionToken.map { Sessions.hash($0) } ?? [], userId: c.userId,
+                                       destId: destId, destType: destType)
+        var conversation: Conversation?
+        var page: PGResult?
+        if let hint = historyHints.hint(for: hintKey) {
+            let results = try db.pipeline([check, (MessagesFeature.historyPageSQL, [hint.id, before, hint.visibleFrom, size])])
+            conversation = try MessagesFeature.decodeReadableConversation(c, results[0])
+            if conversation == hint { page = results[1] }
+        } else {
+            conversation = try MessagesFeature.decodeReadableConversation(c, try db.query(check.sql, check.params))
+        }
+        guard let conversation else {
+            historyHints.forget(hintKey)
+            if try destType == 2 && !GroupsFeature.isMember(db, destId, c.userId) {
                 throw HTTPError.forbidden("only members can read a group's messages")
             }
             return .ok([])
         }
-        // 2. The page, newest first straight from the (conversation_id, send_time) index of one
-        //    partition (send times are strictly increasing within a conversation, so they order
-        //    as seq does).
-        //    Only the messages table: who the message is addressed to follows from the request.
-        let rows = try c.db.query("""
-            SELECT m.msg_id, m.seq, m.from_id, m.msg_type, m.content, m.send_time FROM messages m
-            WHERE m.conversation_id = $1 AND m.send_time < $2 AND m.send_time >= $3
-            ORDER BY m.send_time DESC LIMIT $4
-            """, [conversation.id, before, conversation.visibleFrom, size]).rows
+        historyHints.remember(conversation, for: hintKey)
+        let rows = try page ?? db.query(MessagesFeature.historyPageSQL, [conversation.id, before, conversation.visibleFrom, size])
         let me = c.userId
         // The contract wants oldest first.
-        return .ok(.array(rows.reversed().map { row -> JSON in
+        var w = JSONWriter(capacity: 64 + rows.rowCount * 200)
+        w.byte(UInt8(ascii: "["))
+        for index in stride(from: rows.rowCount - 1, through: 0, by: -1) {
+            let row = rows[index]
             let from = row.int64Value(2)
             // In a direct chat a message goes to whichever of the two did not send it.
             let addressee = destType == 2 ? destId : (from == me ? destId : me)
-            return .object([
-                ("msgId", .int(row.int64Value(0))), ("seq", .int(row.int64Value(1))), ("fromId", .int(from)),
-                ("destId", .int(addressee)), ("destType", .int(destType)), ("msgType", .int(row.int64Value(3))),
-                ("content", .string(row.text(4))), ("sendTime", .int(row.int64Value(5))),
-            ])
-        }))
+            if index < rows.rowCount - 1 { w.byte(UInt8(ascii: ",")) }
+            w.raw("{\"msgId\":")
+            w.int(row.int64Value(0))
+            w.raw(",\"seq\":")
+            w.int(row.int64Value(1))
+            w.raw(",\"fromId\":")
+            w.int(from)
+            w.raw(",\"destId\":")
+            w.int(addressee)
+            w.raw(",\"destType\":")
+            w.int(Int64(destType))
+            w.raw(",\"msgType\":")
+            w.int(row.int64Value(3))
+            w.raw(",\"content\":")
+            row.withBytes(4) { w.string(utf8: $0) }
+            w.raw(",\"sendTime\":")
+            w.int(row.int64Value(5))
+            w.byte(UInt8(ascii: "}"))
+        }
+        w.byte(UInt8(ascii: "]"))
+        return .ok(.bytes(w.bytes))
     }
 
     // MARK: markRead and unread

@@ -170,7 +170,48 @@ final class MessagesTests: StackTestCase {
         XCTAssertTrue(events.contains { $0.msgId == a1.msgId }, "sync must deliver what came after joining: \(events)")
     }
 
-    // MARK: retries
+    /// Each worker remembers which conversation a session's history requests resolved to, to read
+    /// the page in the same round trip as the access check: leaving, coming back, and a replaced
+    /// session must all still be decided by the check. (Every read is repeated so that both
+    /// workers have seen it.)
+    func testHistoryAfterLeavingRejoiningAndAReplacedSessionFollowsTheCheck() throws {
+        let users = client.msgAccounts(2, name: "MsgHint")
+        let (owner, member) = (users[0], users[1])
+        client.msgMakeFriends(hub: owner, [member])
+        let groupId = client.msgGroup(owner, [member])
+        let first = try XCTUnwrap(client.msgSend(owner, to: groupId, destType: 2, content: "first stay"))
+        for _ in 0..<4 {
+            XCTAssertEqual(client.msgHistory(member, groupId, destType: 2).map(\.msgId), [first.msgId])
+        }
+
+        assertOK(client.call(member, "/chat/quitGroup", ["groupId": String(groupId)]))
+        let whileAway = try XCTUnwrap(client.msgSend(owner, to: groupId, destType: 2, content: "while away"))
+        for _ in 0..<4 {
+            assertReply(client.msgHistoryReply(member, groupId, destType: 2), status: 403, code: -1, "a former member")
+        }
+
+        Thread.sleep(forTimeInterval: 0.05) // the new join time is strictly later, even in ms
+        assertOK(client.call(owner, "/chat/addGroupMember", ["groupId": String(groupId), "inviteIds": String(member.userId)]))
+        Thread.sleep(forTimeInterval: 0.05)
+        let back = try XCTUnwrap(client.msgSend(owner, to: groupId, destType: 2, content: "welcome back"))
+        for _ in 0..<4 {
+            XCTAssertEqual(client.msgHistory(member, groupId, destType: 2).map(\.msgId), [back.msgId],
+                           "after coming back, history starts at the new join time (not \(first.msgId), \(whileAway.msgId))")
+        }
+
+        // A direct chat read through hints, then the session is replaced by a new login on the
+        // same device: the old token gets 401, the new one the same page.
+        let direct = try XCTUnwrap(client.msgSend(owner, to: member.userId, content: "direct"))
+        for _ in 0..<4 { XCTAssertEqual(client.msgHistory(member, owner.userId).map(\.msgId), [direct.msgId]) }
+        let login = client.login(mobile: member.mobile, password: member.password)
+        let newToken = try XCTUnwrap(login.dataObject["token"] as? String)
+        for _ in 0..<4 {
+            assertReply(client.msgHistoryReply(member, owner.userId), status: 401, code: -1, "the replaced session")
+            let renewed = StackClient.Account(mobile: member.mobile, password: member.password, userId: member.userId, token: newToken)
+            XCTAssertEqual(client.msgHistory(renewed, owner.userId).map(\.msgId), [direct.msgId])
+        }
+    }
+
 
     func testARetryWithTheSameClientMsgIdReturnsTheFirstMessage() throws {
         let (a, b) = friends("MsgRetry")
