@@ -137,20 +137,8 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 # Free ports, as scripts/test.sh picks them.
-CHOSEN_PORTS=" "
-pick_port() {
-    local var="$1" base="$2" port tries=0
-    while :; do
-        port=$((base + RANDOM % 1000))
-        if [[ "$CHOSEN_PORTS" != *" $port "* ]] && [ -z "$(ss -Htln "sport = :$port")" ]; then
-            CHOSEN_PORTS="$CHOSEN_PORTS$port "
-            printf -v "$var" '%s' "$port"
-            return 0
-        fi
-        tries=$((tries + 1))
-        [ "$tries" -lt 200 ] || die "no free port near $base"
-    done
-}
+# shellcheck source=scripts/ports.sh
+source "$ROOT/scripts/ports.sh"
 
 if [ "$BENCH_FRESH_STACK" != "1" ] && "$STACK" status >/dev/null 2>&1; then
     log "using the running stack (STACK_DIR ${STACK_DIR:-$ROOT/.data}, http port ${HTTP_PORT:-8080})"
@@ -163,7 +151,7 @@ else
     STACK_DIR="$(mktemp -d /tmp/chat-bench.XXXXXX)"
     pick_port HTTP_PORT 18080
     pick_port HTTPS_PORT 18080
-    pick_port PG_PORT 56000
+    pick_port PG_PORT 25000
     CHAT_BIN="${CHAT_BIN:-$ROOT/.build/release/chat-fcgi}"
     export STACK_DIR HTTP_PORT HTTPS_PORT PG_PORT CHAT_BIN
     log "throwaway stack in $STACK_DIR: http $HTTP_PORT, https $HTTPS_PORT, postgres $PG_PORT"
@@ -204,6 +192,17 @@ supervisor_pid() { head -n 1 "$CHAT_TEST_PIDFILE"; }
 workers_count="$( (pgrep -P "$(supervisor_pid)" || true) | wc -l)"
 threads="$(sed -n 's/^threads[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$CHAT_TEST_CONFIG" | tail -n 1)"
 
+# settle [TABLE…]: before a measurement, VACUUM (ANALYZE) the tables the benchmark itself just
+# filled (so that autovacuum does not start on them in the middle of it), then a CHECKPOINT (so that
+# the writes of the seeding are not flushed during it either). The CHECKPOINT needs a superuser: the
+# local stack lets "postgres" in through its socket; where that fails it is skipped.
+settle() {
+    local table
+    for table in "$@"; do psql_chat -c "VACUUM (ANALYZE) $table"; done
+    psql -X -q -h "$PGHOST" -p "$PGPORT" -U postgres -d chat -c CHECKPOINT >/dev/null 2>&1 \
+        || log "(no CHECKPOINT: not allowed as postgres here)"
+}
+
 if want base; then
     # ---------------------------------------------------------------------------------------------
     # 1. Seed
@@ -214,6 +213,7 @@ if want base; then
     psql_chat -At -F ' ' -v users="$BENCH_USERS" -v salt="$(openssl rand -hex 16)" -v prefix="$BENCH_PREFIX" \
         -f "$BENCH_DIR/seed.sql" >"$CREDENTIALS"
     [ "$(wc -l <"$CREDENTIALS")" -eq "$BENCH_USERS" ] || die "seeding produced $(wc -l <"$CREDENTIALS") sessions, not $BENCH_USERS"
+    settle users sessions
     read -r FIRST_TOKEN _ < <(head -n 1 "$CREDENTIALS")
     read -r _ OTHER_ID < <(tail -n 1 "$CREDENTIALS")
 
@@ -420,16 +420,6 @@ run_wrk() {
     W_ERR[$key]=$(( $(field socket_errors "$line") + $(field non2xx "$line") + $(field bad_bodies "$line") ))
 }
 
-# settle [TABLE…]: before a measurement, VACUUM (ANALYZE) the tables the benchmark itself just
-# filled (so that autovacuum does not start on them in the middle of it), then a CHECKPOINT (so that
-# the writes of the seeding are not flushed during it either). The CHECKPOINT needs a superuser: the
-# local stack lets "postgres" in through its socket; where that fails it is skipped.
-settle() {
-    local table
-    for table in "$@"; do psql_chat -c "VACUUM (ANALYZE) $table"; done
-    psql -X -q -h "$PGHOST" -p "$PGPORT" -U postgres -d chat -c CHECKPOINT >/dev/null 2>&1 \
-        || log "(no CHECKPOINT: not allowed as postgres here)"
-}
 
 table_line() { printf '%-40s %9s %8s %8s %-18s %7s %5s %s\n' "$@"; }
 table_header() {

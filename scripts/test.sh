@@ -24,23 +24,8 @@ log() { printf '[test] %s\n' "$*" >&2; }
 log "swift build --build-tests"
 swift build --build-tests
 
-# Free ports: pick_port VAR BASE sets VAR to a random port in [BASE, BASE+999] that no TCP socket
-# uses in any state (not only listening ones) and that was not picked already. The bases stay
-# below Linux's ephemeral range (32768-60999), where outgoing connections come and go.
-CHOSEN_PORTS=" "
-pick_port() {
-    local var="$1" base="$2" port tries=0
-    while :; do
-        port=$((base + RANDOM % 1000))
-        if [[ "$CHOSEN_PORTS" != *" $port "* ]] && [ -z "$(ss -Htan "sport = :$port")" ]; then
-            CHOSEN_PORTS="$CHOSEN_PORTS$port "
-            printf -v "$var" '%s' "$port"
-            return 0
-        fi
-        tries=$((tries + 1))
-        [ "$tries" -lt 200 ] || { log "no free port near $base"; return 1; }
-    done
-}
+# shellcheck source=scripts/ports.sh
+source "$ROOT/scripts/ports.sh"
 
 STACK_DIR="$(mktemp -d /tmp/chat-test.XXXXXX)"
 export STACK_DIR
