@@ -46,6 +46,7 @@ public enum WorkerProcess {
         server.beginDraining()
         let stopped = server.waitUntilStopped(timeoutSeconds: Double(config.shutdownTimeoutSeconds))
         notifier?.stop()
+        Log.flushAccess()
         Log.info("worker.stopped", ["clean": stopped])
         return stopped ? 0 : 1
     }

@@ -16,4 +16,26 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(Log.quote("line\nbreak \"q\""), "\"line\\nbreak \\\"q\\\"\"")
         XCTAssertEqual(Log.quote(""), "\"\"")
     }
+
+    func testAccessLinesAreWrittenInWholeLinesOfAtMostPipeBuf() {
+        var text = ""
+        for n in 0..<200 { text += "line \(n) " + String(repeating: "x", count: n % 90) + "\n" }
+        text += String(repeating: "L", count: 5000) + "\n" // one line longer than the limit
+        text += "last\n"
+        let bytes = Array(text.utf8)
+        let ranges = Log.AccessBuffer.chunks(of: bytes, limit: Log.AccessBuffer.limit)
+        XCTAssertGreaterThan(ranges.count, 2)
+        var joined: [UInt8] = []
+        var expectedStart = 0
+        for range in ranges {
+            XCTAssertEqual(range.lowerBound, expectedStart, "the chunks are consecutive")
+            expectedStart = range.upperBound
+            XCTAssertEqual(bytes[range.upperBound - 1], 0x0A, "each chunk ends with a whole line")
+            if range.count > Log.AccessBuffer.limit {
+                XCTAssertFalse(bytes[range.lowerBound..<(range.upperBound - 1)].contains(0x0A), "only a single long line may pass the limit")
+            }
+            joined += bytes[range]
+        }
+        XCTAssertEqual(joined, bytes)
+    }
 }

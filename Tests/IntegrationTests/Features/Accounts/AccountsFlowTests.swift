@@ -564,9 +564,10 @@ final class AccountsFlowTests: StackTestCase {
             XCTFail("no app log under CHAT_TEST_STACK_DIR (\(stack.stackDir ?? "unset"))/log")
             return
         }
-        Thread.sleep(forTimeInterval: 0.3)  // let the workers' last lines reach the file
+        Thread.sleep(forTimeInterval: 0.5)  // access lines reach the file within 0.2 s (Log.AccessBuffer)
         let log = readWholeFile(logPath)
         XCTAssertFalse(log.isEmpty, "the app log is empty: \(logPath)")
+        XCTAssertTrue(log.contains("access method=POST path=/chat/doLogin status=200"), "no access line for doLogin in \(logPath)")
         for (label, secret) in [("token", token), ("second token", token2), ("password hex", password), ("SMS code", code)] {
             XCTAssertFalse(containsStandalone(log, secret), "the app log \(logPath) contains the \(label)")
         }
