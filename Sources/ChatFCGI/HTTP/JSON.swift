@@ -30,6 +30,19 @@ public enum JSON: Sendable, Equatable {
     public static func int(_ value: Int) -> JSON { .int(Int64(value)) }
     public static func optString(_ value: String?) -> JSON { value.map(JSON.string) ?? .null }
 
+    /// About how many bytes `write(into:)` adds: exact for bytes and raw text (the long lists),
+    /// a guess for the rest. For reserving a response's buffer once.
+    public var sizeHint: Int {
+        switch self {
+        case .null, .bool, .int: return 8
+        case .string(let s): return s.utf8.count + 2
+        case .raw(let text): return text.utf8.count
+        case .bytes(let bytes): return bytes.count
+        case .array(let items): return items.reduce(2) { $0 + $1.sizeHint + 1 }
+        case .object(let members): return members.reduce(2) { $0 + $1.0.utf8.count + 4 + $1.1.sizeHint }
+        }
+    }
+
     public func serialized() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)

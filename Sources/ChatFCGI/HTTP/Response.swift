@@ -20,7 +20,7 @@ public struct Response {
     /// The contract's envelope. `code` 1 is success; any business outcome is HTTP 200.
     public static func envelope(code: Int = 1, info: String = "ok", data: JSON = .null, status: Int = 200) -> Response {
         var body: [UInt8] = []
-        body.reserveCapacity(128)
+        body.reserveCapacity(64 + info.utf8.count + data.sizeHint)
         body.append(contentsOf: "{\"code\":".utf8)
         body.append(contentsOf: String(code).utf8)
         body.append(contentsOf: ",\"info\":".utf8)

@@ -375,7 +375,7 @@ public final class GroupsFeature {
         let state = try c.pipelineAsUser([("""
             SELECT g.owner_id, COALESCE((SELECT v.version FROM member_list_versions v WHERE v.group_id = g.id), 0),
                    EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = \(me.sql)),
-                   ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = \(me.sql))
+                   ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = \(me.sql) ORDER BY f.friend_id)
             FROM groups g WHERE g.id = $2 AND g.dissolved_at IS NULL
             """, [me.param, groupId])])[0]
         guard let group = state.first else { return .outcome(-1, "no such group") }
@@ -389,7 +389,7 @@ public final class GroupsFeature {
             lists.members.store(list, for: groupId, version: version)
             lists.headUrls.store(list.headUrls, for: groupId, version: version)
         }
-        let friends = group.withBytes(3) { GroupListCache.idSet($0) }
+        let friends = group.int64Array(3) // ascending, for binary search
         var out: [UInt8] = []
         list.write(ownerId: group.int64(0), viewer: c.userId, friends: friends, into: &out)
         return .ok(.bytes(out))

@@ -72,9 +72,9 @@ struct RenderedMemberList {
         headUrls = heads.bytes
     }
 
-    /// The answer's `data` for `viewer`: roles against `ownerId`, full mobiles for `friends` and
-    /// the viewer, masked ones for everyone else.
-    func write(ownerId: Int64?, viewer: Int64, friends: Set<Int64>, into out: inout [UInt8]) {
+    /// The answer's `data` for `viewer`: roles against `ownerId`, full mobiles for `friends` (in
+    /// ascending order) and the viewer, masked ones for everyone else.
+    func write(ownerId: Int64?, viewer: Int64, friends: [Int64], into out: inout [UInt8]) {
         out.reserveCapacity(out.count + bytes.count)
         out.append(UInt8(ascii: "["))
         bytes.withUnsafeBufferPointer { all in
@@ -83,13 +83,22 @@ struct RenderedMemberList {
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: all[member.start..<member.roleAt]))
                 if member.userId == ownerId { JSONWriter.appendRaw("owner", to: &out) } else { JSONWriter.appendRaw("member", to: &out) }
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: all[member.roleAt..<member.mobileAt]))
-                let reveal = member.userId == viewer || friends.contains(member.userId)
+                let reveal = member.userId == viewer || RenderedMemberList.sortedContains(friends, member.userId)
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: reveal ? all[member.fullAt..<member.maskedAt]
                                                                          : all[member.maskedAt..<member.end]))
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: all[member.mobileAt..<member.fullAt]))
             }
         }
         out.append(UInt8(ascii: "]"))
+    }
+
+    static func sortedContains(_ sorted: [Int64], _ value: Int64) -> Bool {
+        var low = 0, high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        return low < sorted.count && sorted[low] == value
     }
 
     /// Bytes held, for the cache's budget.
@@ -106,24 +115,5 @@ final class GroupListCache: Sendable {
     init(budgetBytes: Int) {
         members = VersionedCache(budget: budgetBytes - budgetBytes / 16) { $0.cost }
         headUrls = VersionedCache(budget: budgetBytes / 16) { $0.count + 64 }
-    }
-
-    /// Parses PostgreSQL's text form of a bigint[] (`{1,2,3}`) into a set.
-    static func idSet(_ text: UnsafeBufferPointer<UInt8>) -> Set<Int64> {
-        var ids = Set<Int64>()
-        var value: Int64 = 0
-        var inNumber = false
-        for byte in text {
-            if byte >= 0x30 && byte <= 0x39 {
-                value = value &* 10 &+ Int64(byte - 0x30)
-                inNumber = true
-            } else {
-                if inNumber { ids.insert(value) }
-                value = 0
-                inNumber = false
-            }
-        }
-        if inNumber { ids.insert(value) }
-        return ids
     }
 }

@@ -38,4 +38,11 @@ final class GroupsFeatureTests: XCTestCase {
                        #"{"a","b c","q\"uote","back\\slash","{}",","}"#)
         XCTAssertEqual(PGArray([3, 1, 2]).pgText, "{3,1,2}")
     }
+
+    func testSortedContainsFindsExactlyTheMembersOfASortedList() {
+        let sorted: [Int64] = [3, 7, 7, 10, 42, 10_001]
+        for value: Int64 in [3, 7, 10, 42, 10_001] { XCTAssertTrue(RenderedMemberList.sortedContains(sorted, value), "\(value)") }
+        for value: Int64 in [-1, 0, 4, 8, 41, 43, 10_000, 10_002] { XCTAssertFalse(RenderedMemberList.sortedContains(sorted, value), "\(value)") }
+        XCTAssertFalse(RenderedMemberList.sortedContains([], 1))
+    }
 }
