@@ -51,6 +51,12 @@ public final class RequestContext {
         return Array(results.dropFirst())
     }
 
+    /// One statement that needs no user, with the session check in the same round trip when it is
+    /// still pending (see `pipelineAsUser`).
+    public func queryAsUser(_ sql: String, _ params: [PGBindable?]) throws -> PGResult {
+        try pipelineAsUser([(sql, params)])[0]
+    }
+
     public init(request: Request, db: PGConnection, userId: Int64 = 0, wakes: WakeGenerations? = nil) {
         self.request = request
         self.connection = db

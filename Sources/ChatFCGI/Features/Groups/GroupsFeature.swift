@@ -25,7 +25,7 @@ public final class GroupsFeature {
         router.add("/chat/quitGroup", quitGroup)
         router.add("/chat/getGroupById", getGroupById)
         router.add("/chat/getGroupMember", authInQuery: true, getGroupMember)
-        router.add("/chat/queryGroup", queryGroup)
+        router.add("/chat/queryGroup", authInQuery: true, queryGroup)
     }
 
     // MARK: name search support
@@ -398,17 +398,17 @@ public final class GroupsFeature {
     func queryGroup(_ c: RequestContext) throws -> Response {
         let text = try c.params.required("groupName", maxLength: GroupsFeature.nameLength).lowercased().trimmedSpaces
         guard !text.isEmpty else { throw HTTPError.invalid("groupName") }
-        let db = try c.db
+        // The search needs no user: the session is checked in the same round trip.
         let rows: [PGRow]
         if text.count <= 2 && !text.contains(where: \.isWhitespace) {
             // The gram's postings backwards (newest group first), stopping at the 20th live group.
-            rows = try db.query("""
+            rows = try c.queryAsUser("""
                 SELECT g.id, g.name, g.owner_id, g.member_count
                 FROM group_name_grams n JOIN groups g ON g.id = n.group_id
                 WHERE n.gram = $1 AND g.dissolved_at IS NULL ORDER BY n.group_id DESC LIMIT 20
                 """, [text]).rows
         } else {
-            rows = try GroupsFeature.searchLongerText(db, text)
+            rows = try GroupsFeature.searchLongerText(c, text)
         }
         return .ok(.array(rows.map { row in
             .object(GroupsFeature.groupJSON(groupId: row.int64Value(0), name: row.text(1), ownerId: row.int64(2),
@@ -433,13 +433,13 @@ public final class GroupsFeature {
     /// are sorted: cheap precisely because such a text matches few groups. The trigram index alone
     /// rechecked and sorted thousands of rows for a common text (8,376 for "俱乐部" over 100,000
     /// groups); the walk reads a few dozen.
-    static func searchLongerText(_ db: PGConnection, _ text: String) throws -> [PGRow] {
+    static func searchLongerText(_ c: RequestContext, _ text: String) throws -> [PGRow] {
         let pattern = containsPattern(text)
         let grams = sureGrams(of: text)
         if !grams.isEmpty {
             // The inner LATERAL ... OFFSET 0 makes the name check a lookup per walked posting: as a
             // plain join the planner may pick a merge join against the trigram index instead.
-            let walked = try db.query("""
+            let walked = try c.queryAsUser("""
                 SELECT w.id, w.name, w.owner_id, w.member_count, p.postings
                 FROM (
                     SELECT t.gram,
@@ -465,7 +465,7 @@ public final class GroupsFeature {
         }
         // OFFSET 0 keeps the planner from walking the primary key backwards instead, hoping to meet
         // 20 matches early: with a text that matches few groups, that reads the whole table.
-        return try db.query("""
+        return try c.queryAsUser("""
             SELECT id, name, owner_id, member_count FROM (
                 SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
                 WHERE lower(g.name) LIKE $1 AND g.dissolved_at IS NULL OFFSET 0
