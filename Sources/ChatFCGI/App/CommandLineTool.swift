@@ -42,6 +42,10 @@ public enum CommandLineTool {
             PeriodicJobs(conninfo: config.database, jobs: Application.jobs()).start()
             let notifier = Notifier(conninfo: config.database, channel: EventLog.channel)
             EventLog.notifier = notifier
+            let touches = Sessions.makeTouches(conninfo: config.database)
+            Sessions.touches = touches
+            touches.start()
+            defer { touches.stop() }
             return WorkerProcess.run(config: config, responder: Application.makeResponder(config: config),
                                      wakeChannel: EventLog.channel, notifier: notifier)
         case "migrate":

@@ -42,11 +42,33 @@ public enum Sessions {
 
     /// Records a use. Concurrent requests of one session may all find it stale at the same
     /// moment: the condition makes every update after the first a no-op.
+    ///
+    /// In a worker the use goes to `touches` and is written within a second together with the
+    /// other sessions' (the request does not wait for it); elsewhere it is written at once.
     static func refresh(token: String, db: PGConnection) throws {
+        if let touches {
+            touches.post(Crypto.hex(hash(token)))
+            return
+        }
         try db.query("""
             UPDATE sessions SET last_used_at = now()
             WHERE token_hash = $1 AND last_used_at < now() - interval '1 minute'
             """, [PGBytes(hash(token))])
+    }
+
+    /// Writes the uses of this worker's sessions (set by the worker at start).
+    nonisolated(unsafe) public static var touches: BackgroundWrites<String>?
+
+    /// The session uses gathered in `touches` (hex token hashes), for `BackgroundWrites`: one
+    /// statement for all. A session ended meanwhile matches nothing.
+    public static func makeTouches(conninfo: String) -> BackgroundWrites<String> {
+        BackgroundWrites(name: "session-touch", conninfo: conninfo, interval: 1) { db, hashes in
+            try db.query("""
+                UPDATE sessions SET last_used_at = now()
+                WHERE token_hash = ANY (ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) AS t(h)))
+                  AND last_used_at < now() - interval '1 minute'
+                """, [PGTextArray(hashes)])
+        }
     }
 
     public static func endAll(userId: Int64, db: PGConnection) throws {
