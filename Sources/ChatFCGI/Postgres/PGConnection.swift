@@ -394,7 +394,8 @@ public struct PGRow {
     public func int(_ column: Int) -> Int? { result.int64(row, column).map { Int($0) } }
     public func bool(_ column: Int) -> Bool? { result.bool(row, column) }
     public func isNull(_ column: Int) -> Bool { result.isNull(row, column) }
-    /// A bigint[] cell (`{1,2,3}`) as its elements in order; NULL and NULL elements give nothing.
+    /// The integers of a cell in order: a bigint[] (`{1,2,3}`), or any text of integers separated by
+    /// other characters (`1,2;3`). NULL, and NULL elements, give nothing.
     public func int64Array(_ column: Int) -> [Int64] {
         withBytes(column) { text in
             var values: [Int64] = []
@@ -410,6 +411,7 @@ public struct PGRow {
                     value = 0; negative = false; inNumber = false
                 }
             }
+            if inNumber { values.append(negative ? -value : value) }
             return values
         }
     }
