@@ -31,6 +31,17 @@ public struct Response {
         return Response(status: status, body: body)
     }
 
+    /// A success whose `data` the caller writes itself, straight into the body (a long list: no
+    /// second buffer and no copy of it).
+    public static func ok(reserving capacity: Int, writingData write: (inout [UInt8]) -> Void) -> Response {
+        var body: [UInt8] = []
+        body.reserveCapacity(64 + capacity)
+        body.append(contentsOf: "{\"code\":1,\"info\":\"ok\",\"data\":".utf8)
+        write(&body)
+        body.append(UInt8(ascii: "}"))
+        return Response(status: 200, body: body)
+    }
+
     /// Answer later: when `key` is woken, after `timeoutSeconds`, or when the server drains, the
     /// request is resumed and `resume` produces the answer with the resuming thread's connection.
     /// `resume` gets `final` = true when it must answer (time-out, drain); when merely woken it

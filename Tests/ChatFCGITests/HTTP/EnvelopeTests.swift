@@ -29,4 +29,10 @@ final class EnvelopeTests: XCTestCase {
         let value: JSON = ["a": nil, "b": true, "c": [1, -2, 9_007_199_254_740_993], "d": "x"]
         XCTAssertEqual(value.text, #"{"a":null,"b":true,"c":[1,-2,9007199254740993],"d":"x"}"#)
     }
+
+    func testDataWrittenIntoTheBodyMakesTheSameEnvelope() {
+        let written = Response.ok(reserving: 8) { body in body.append(contentsOf: Array("[1,2]".utf8)) }
+        XCTAssertEqual(written.status, 200)
+        XCTAssertEqual(written.body, Response.ok([1, 2]).body)
+    }
 }

@@ -390,9 +390,9 @@ public final class GroupsFeature {
             lists.headUrls.store(list.headUrls, for: groupId, version: version)
         }
         let friends = group.int64Array(3) // ascending, for binary search
-        var out: [UInt8] = []
-        list.write(ownerId: group.int64(0), viewer: c.userId, friends: friends, into: &out)
-        return .ok(.bytes(out))
+        return .ok(reserving: list.bytes.count) { body in
+            list.write(ownerId: group.int64(0), viewer: c.userId, friends: friends, into: &body)
+        }
     }
 
     func queryGroup(_ c: RequestContext) throws -> Response {
