@@ -40,7 +40,7 @@ public enum CommandLineTool {
             return Supervisor(config: config).run()
         case "worker":
             PeriodicJobs(conninfo: config.database, jobs: Application.jobs()).start()
-            let notifier = Notifier(conninfo: config.database, channel: EventLog.channel)
+            let notifier = Notifier.make(conninfo: config.database, channel: EventLog.channel)
             EventLog.notifier = notifier
             let touches = Sessions.makeTouches(conninfo: config.database)
             Sessions.touches = touches

@@ -19,14 +19,20 @@ public struct Response {
 
     /// The contract's envelope. `code` 1 is success; any business outcome is HTTP 200.
     public static func envelope(code: Int = 1, info: String = "ok", data: JSON = .null, status: Int = 200) -> Response {
+        envelope(code: code, info: info, status: status, reserving: data.sizeHint) { data.write(into: &$0) }
+    }
+
+    /// The envelope with `data` written by the caller straight into the body.
+    static func envelope(code: Int, info: String, status: Int, reserving capacity: Int,
+                         writingData write: (inout [UInt8]) -> Void) -> Response {
         var body: [UInt8] = []
-        body.reserveCapacity(64 + info.utf8.count + data.sizeHint)
+        body.reserveCapacity(64 + info.utf8.count + capacity)
         body.append(contentsOf: "{\"code\":".utf8)
-        body.append(contentsOf: String(code).utf8)
+        JSONWriter.appendInt(Int64(code), to: &body)
         body.append(contentsOf: ",\"info\":".utf8)
         JSON.writeString(info, into: &body)
         body.append(contentsOf: ",\"data\":".utf8)
-        data.write(into: &body)
+        write(&body)
         body.append(UInt8(ascii: "}"))
         return Response(status: status, body: body)
     }
@@ -34,12 +40,7 @@ public struct Response {
     /// A success whose `data` the caller writes itself, straight into the body (a long list: no
     /// second buffer and no copy of it).
     public static func ok(reserving capacity: Int, writingData write: (inout [UInt8]) -> Void) -> Response {
-        var body: [UInt8] = []
-        body.reserveCapacity(64 + capacity)
-        body.append(contentsOf: "{\"code\":1,\"info\":\"ok\",\"data\":".utf8)
-        write(&body)
-        body.append(UInt8(ascii: "}"))
-        return Response(status: 200, body: body)
+        envelope(code: 1, info: "ok", status: 200, reserving: capacity, writingData: write)
     }
 
     /// Answer later: when `key` is woken, after `timeoutSeconds`, or when the server drains, the

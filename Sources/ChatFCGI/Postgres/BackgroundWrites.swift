@@ -1,29 +1,32 @@
 import Foundation
 
 /// Gathers keys from the request threads of one process and writes them to PostgreSQL from a
-/// thread and connection of its own, every `interval`, all of them in one statement.
+/// thread and connection of its own: once a key arrives, it waits `linger` for more, then writes
+/// all of them with `write`. Used for the `NOTIFY`s that wake long-polls (1 ms, `Notifier`) and
+/// for session uses (1 s, `Sessions.makeTouches`): a request thread only adds keys to a set and
+/// never waits for the database, and the keys of several requests go out in one statement.
 ///
-/// For writes that may lag a moment and whose repeats within the interval are one write (such as
-/// "this session was used"): a request thread only adds a key to a set and never waits for the
-/// database. Keys of a failed write are kept for the next round; `stop()` writes what is pending.
+/// Keys of a failed write are kept and written after the reconnect (with a back-off); past
+/// `pendingLimit` pending keys new ones are dropped, with a warning (the database has been
+/// unreachable for long). `stop()` writes what is pending before it returns.
 public final class BackgroundWrites<Key: Hashable & Sendable>: @unchecked Sendable {
     let name: String
     let conninfo: String
-    let interval: TimeInterval
-    let write: (PGConnection, [Key]) throws -> Void
-    /// Past this many pending keys new ones are dropped (the database is unreachable).
+    let linger: TimeInterval
     let pendingLimit: Int
+    let write: (PGConnection, Set<Key>) throws -> Void
 
     private let condition = NSCondition()
     private var pending = Set<Key>()
     private var stopping = false
     private var stopped = false
+    private var droppedWarned = false
 
-    public init(name: String, conninfo: String, interval: TimeInterval, pendingLimit: Int = 1_000_000,
-                write: @escaping (PGConnection, [Key]) throws -> Void) {
+    public init(name: String, conninfo: String, linger: TimeInterval, pendingLimit: Int = 1_000_000,
+                write: @escaping (PGConnection, Set<Key>) throws -> Void) {
         self.name = name
         self.conninfo = conninfo
-        self.interval = interval
+        self.linger = linger
         self.pendingLimit = pendingLimit
         self.write = write
     }
@@ -34,10 +37,21 @@ public final class BackgroundWrites<Key: Hashable & Sendable>: @unchecked Sendab
         thread.start()
     }
 
-    public func post(_ key: Key) {
+    public func post(_ key: Key) { post(CollectionOfOne(key)) }
+
+    public func post<S: Sequence>(_ keys: S) where S.Element == Key {
         condition.lock()
-        if pending.count < pendingLimit { pending.insert(key) }
-        condition.unlock()
+        defer { condition.unlock() }
+        let wasEmpty = pending.isEmpty
+        for key in keys {
+            guard pending.count < pendingLimit else {
+                if !droppedWarned { Log.warn("background_write.dropped", ["name": name, "pending": pending.count]) }
+                droppedWarned = true
+                break
+            }
+            pending.insert(key)
+        }
+        if wasEmpty && !pending.isEmpty { condition.signal() }
     }
 
     /// Writes what is pending, then ends the thread; waits at most `timeout` seconds.
@@ -52,24 +66,32 @@ public final class BackgroundWrites<Key: Hashable & Sendable>: @unchecked Sendab
 
     private func run() {
         let db = PGConnection(conninfo: conninfo)
+        var backoff: UInt32 = 100_000
         while true {
             condition.lock()
-            if !stopping { _ = condition.wait(until: Date().addingTimeInterval(interval)) }
+            while pending.isEmpty && !stopping { condition.wait() }
+            if !stopping && linger > 0 {
+                // Let the keys of requests at about the same time join this write.
+                condition.unlock()
+                Thread.sleep(forTimeInterval: linger)
+                condition.lock()
+            }
             let keys = pending
             pending.removeAll(keepingCapacity: true)
+            droppedWarned = false
             let last = stopping
             condition.unlock()
+
+            var failed = false
             if !keys.isEmpty {
                 do {
                     try db.ensureAlive()
-                    try write(db, Array(keys))
+                    try write(db, keys)
+                    backoff = 100_000
                 } catch {
                     Log.warn("background_write.failed", ["name": name, "keys": keys.count, "error": String(describing: error)])
-                    if !last {
-                        condition.lock()
-                        if pending.count + keys.count <= pendingLimit { pending.formUnion(keys) }
-                        condition.unlock()
-                    }
+                    failed = true
+                    if !last { post(keys) }
                 }
             }
             if last {
@@ -78,6 +100,10 @@ public final class BackgroundWrites<Key: Hashable & Sendable>: @unchecked Sendab
                 condition.broadcast()
                 condition.unlock()
                 return
+            }
+            if failed {
+                usleep(backoff)
+                backoff = min(backoff * 2, 2_000_000)
             }
         }
     }

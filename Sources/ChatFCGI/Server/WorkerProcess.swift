@@ -12,7 +12,7 @@ public enum WorkerProcess {
     ///   ids) to wake parked requests for.
     /// - Parameter notifier: sends this process's notifications on `wakeChannel`; started here and
     ///   flushed after the requests in flight have finished.
-    public static func run(config: Config, responder: Responder, wakeChannel: String, notifier: Notifier? = nil) -> Int32 {
+    public static func run(config: Config, responder: Responder, wakeChannel: String, notifier: BackgroundWrites<Int64>? = nil) -> Int32 {
         Log.processTag = "worker \(getpid())"
         raiseDescriptorLimit()
         Signals.blockHandled()

@@ -94,22 +94,17 @@ public struct Profile {
         }
     }
 
+    /// The text fields after the mobile, in `columns` order from offset + 2 (as `json` has them).
+    private static let textKeysAfterMobile: [StaticString] = [
+        ",\"name\":", ",\"nickName\":", ",\"headUrl\":", ",\"sex\":", ",\"sign\":", ",\"province\":", ",\"city\":",
+    ]
+
     /// `,"name":…,"isAuth":…`: the fields after the mobile.
     static func writeAfterMobile(_ row: PGRow, offset: Int, into w: inout JSONWriter) {
-        w.raw(",\"name\":")
-        row.withBytes(offset + 2) { w.string(utf8: $0) }
-        w.raw(",\"nickName\":")
-        row.withBytes(offset + 3) { w.string(utf8: $0) }
-        w.raw(",\"headUrl\":")
-        row.withBytes(offset + 4) { w.string(utf8: $0) }
-        w.raw(",\"sex\":")
-        row.withBytes(offset + 5) { w.string(utf8: $0) }
-        w.raw(",\"sign\":")
-        row.withBytes(offset + 6) { w.string(utf8: $0) }
-        w.raw(",\"province\":")
-        row.withBytes(offset + 7) { w.string(utf8: $0) }
-        w.raw(",\"city\":")
-        row.withBytes(offset + 8) { w.string(utf8: $0) }
+        for (index, key) in textKeysAfterMobile.enumerated() {
+            w.raw(key)
+            row.withBytes(offset + 2 + index) { w.string(utf8: $0) }
+        }
         w.raw(",\"isAuth\":")
         w.int(row.int64Value(offset + 9))
     }

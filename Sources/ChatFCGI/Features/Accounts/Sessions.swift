@@ -62,12 +62,12 @@ public enum Sessions {
     /// The session uses gathered in `touches` (hex token hashes), for `BackgroundWrites`: one
     /// statement for all. A session ended meanwhile matches nothing.
     public static func makeTouches(conninfo: String) -> BackgroundWrites<String> {
-        BackgroundWrites(name: "session-touch", conninfo: conninfo, interval: 1) { db, hashes in
+        BackgroundWrites(name: "session-touch", conninfo: conninfo, linger: 1) { db, hashes in
             try db.query("""
                 UPDATE sessions SET last_used_at = now()
                 WHERE token_hash = ANY (ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) AS t(h)))
                   AND last_used_at < now() - interval '1 minute'
-                """, [PGTextArray(hashes)])
+                """, [PGTextArray(Array(hashes))])
         }
     }
 

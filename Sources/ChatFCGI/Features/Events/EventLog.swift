@@ -77,7 +77,7 @@ public enum EventLog {
 
     /// Sends the notifications of this process (set by the worker at start); without one (commands,
     /// tests) each commit sends its own.
-    nonisolated(unsafe) public static var notifier: Notifier?
+    nonisolated(unsafe) public static var notifier: BackgroundWrites<Int64>?
 
     /// Tells every worker (on every host) which users have news, once the transaction committed.
     ///
