@@ -8,14 +8,16 @@ public enum Application {
         let accounts = AccountsFeature(config: config, sender: sender)
         accounts.register(on: router)
         UploadsFeature(config: config).register(on: router)
-        // The list cache's memory is split evenly between member lists and friend lists.
-        let groups = GroupsFeature(listCacheBytes: (config.listCacheMiB << 20) / 2)
+        // The list cache's memory: a sixteenth for unread counts, the rest split evenly between the
+        // groups' member lists and the users' own lists (friends, requests, groups).
+        let listCacheBytes = config.listCacheMiB << 20
+        let groups = GroupsFeature(listCacheBytes: (listCacheBytes - listCacheBytes / 16) / 2)
         groups.register(on: router)
-        let social = SocialFeature(groups: groups, listCacheBytes: (config.listCacheMiB << 20) / 2)
+        let social = SocialFeature(groups: groups, listCacheBytes: (listCacheBytes - listCacheBytes / 16) / 2)
         social.register(on: router)
         accounts.relationColumns = SocialFeature.relationColumns
         accounts.readyContributors.append { context in social.readyPart(context) }
-        let messages = MessagesFeature()
+        let messages = MessagesFeature(unreadCacheBytes: listCacheBytes / 16)
         messages.register(on: router)
         accounts.readyContributors.append { context in messages.readyPart(context) }
         // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.

@@ -6,28 +6,39 @@ public final class AccountsFeature {
     let config: Config
     let codes: VerificationCodes
     /// A part of `ready` that another feature contributes (friends, groups, unread counts…): columns
-    /// for the user's own row (expressions over `u`, the users row; for short lists and versions,
-    /// which would cost more as statements of their own), the statements it needs, and how it fills
-    /// its fields from them. The user's row and all parts' statements go in one pipelined round trip.
+    /// for the user's own row (expressions over `u`, the users row: short lists, and the versions
+    /// of the long ones), then, given that row, a plan: the statements it still needs (none when
+    /// its cached copies are current) and how it fills its fields from their results.
+    ///
+    /// `ready` reads the session and the user's row (with every part's columns) in one statement,
+    /// then runs all parts' remaining statements together in one pipelined round trip, if any.
     public struct ReadyPart {
         public var userColumns: [String]
-        public var statements: [(sql: String, params: [PGBindable?])]
-        public var fill: (ReadyInput, inout [(String, JSON)]) throws -> Void
-        public init(userColumns: [String] = [], statements: [(sql: String, params: [PGBindable?])],
-                    fill: @escaping (ReadyInput, inout [(String, JSON)]) throws -> Void) {
+        public var plan: (ReadyInput) throws -> ReadyPlan
+        public init(userColumns: [String] = [], plan: @escaping (ReadyInput) throws -> ReadyPlan) {
             self.userColumns = userColumns
+            self.plan = plan
+        }
+    }
+
+    /// What a `ReadyPart` gets: the user's id and row, where its `userColumns` start at `firstColumn`.
+    public struct ReadyInput {
+        public let userId: Int64
+        public let user: PGRow
+        public let firstColumn: Int
+    }
+
+    /// A part's remaining statements, and how it fills `ready`'s fields from their results (in order).
+    public struct ReadyPlan {
+        public var statements: [(sql: String, params: [PGBindable?])]
+        public var fill: ([PGResult], inout [(String, JSON)]) throws -> Void
+        public init(statements: [(sql: String, params: [PGBindable?])] = [],
+                    fill: @escaping ([PGResult], inout [(String, JSON)]) throws -> Void) {
             self.statements = statements
             self.fill = fill
         }
     }
 
-    /// What a `ReadyPart` gets back: its statements' results, in order, and the user's row, where
-    /// its `userColumns` start at `firstColumn`.
-    public struct ReadyInput {
-        public let results: [PGResult]
-        public let user: PGRow
-        public let firstColumn: Int
-    }
     public var readyContributors: [(RequestContext) -> ReadyPart] = []
     /// The same relation as SQL that `getUserById` joins to the profile: extra columns
     /// (remark or NULL when not friends, blocked) given the acting user's expression and the other
@@ -170,20 +181,18 @@ public final class AccountsFeature {
         let columns = "\(Profile.columns), u.pay_pwd_hash IS NOT NULL"
             + parts.flatMap(\.userColumns).map { ", " + $0 }.joined()
         let db = try c.db
-        // The session check, the user's row (with the parts' columns) and every part's statements:
-        // one round trip. The row starts with the session's user and whether its use is stale.
-        let results: [PGResult]
+        // The session check and the user's row with the parts' columns: one statement.
+        let user: PGResult
         if let token = c.unresolvedSessionToken {
-            results = try db.pipeline([("""
+            user = try db.query("""
                 SELECT live.user_id, live.stale, \(columns)
                 FROM (\(Sessions.liveSessionSQL)) AS live JOIN users u ON u.id = live.user_id
-                """, [SessionStatements().tokenParameter(token)])] + parts.flatMap(\.statements))
-            try c.adoptSession(userId: results[0].first?.int64(0), refreshNeeded: results[0].first?.boolValue(1) ?? false)
+                """, [SessionStatements().tokenParameter(token)])
+            try c.adoptSession(userId: user.first?.int64(0), refreshNeeded: user.first?.boolValue(1) ?? false)
         } else {
-            results = try db.pipeline([("SELECT u.id, false, \(columns) FROM users u WHERE u.id = $1", [c.userId])]
-                                      + parts.flatMap(\.statements))
+            user = try db.query("SELECT u.id, false, \(columns) FROM users u WHERE u.id = $1", [c.userId])
         }
-        guard let row = results[0].first else { throw HTTPError.unauthorized }
+        guard let row = user.first else { throw HTTPError.unauthorized }
         let profile = Profile(row: row, offset: 2)
         var data: [(String, JSON)] = [
             ("user", profile.json(revealMobile: true)),
@@ -192,14 +201,19 @@ public final class AccountsFeature {
             ("hasPayPwd", .bool(row.boolValue(2 + Profile.columnCount))),
             ("isAuth", .int(profile.isAuth)),
         ]
-        var nextResult = 1
+        var plans: [ReadyPlan] = []
         var nextColumn = 3 + Profile.columnCount
         for part in parts {
-            let input = ReadyInput(results: Array(results[nextResult..<(nextResult + part.statements.count)]),
-                                   user: row, firstColumn: nextColumn)
-            try part.fill(input, &data)
-            nextResult += part.statements.count
+            plans.append(try part.plan(ReadyInput(userId: row.int64Value(0), user: row, firstColumn: nextColumn)))
             nextColumn += part.userColumns.count
+        }
+        // Whatever the parts could not take from their caches: one more round trip, if anything.
+        let statements = plans.flatMap(\.statements)
+        let results = statements.isEmpty ? [] : try db.pipeline(statements)
+        var nextResult = 0
+        for plan in plans {
+            try plan.fill(Array(results[nextResult..<(nextResult + plan.statements.count)]), &data)
+            nextResult += plan.statements.count
         }
         return .ok(.object(data))
     }

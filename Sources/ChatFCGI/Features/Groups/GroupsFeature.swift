@@ -91,18 +91,18 @@ public final class GroupsFeature {
 
     /// The caller's groups, for `ready`: each with its member list's version, which says whether
     /// the avatars rendered earlier (`lists.headUrls`) are still right.
-    static func groupsOfStatement(_ me: (sql: String, param: PGBindable)) -> (sql: String, params: [PGBindable?]) {
+    static func groupsOfStatement(_ userId: Int64) -> (sql: String, params: [PGBindable?]) {
         ("""
             SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, COALESCE(v.version, 0)
             FROM group_members gm JOIN groups g ON g.id = gm.group_id
             LEFT JOIN member_list_versions v ON v.group_id = g.id
-            WHERE gm.user_id = \(me.sql) AND g.dissolved_at IS NULL ORDER BY gm.joined_at, g.id
-            """, [me.param])
+            WHERE gm.user_id = $1 AND g.dissolved_at IS NULL ORDER BY gm.joined_at, g.id
+            """, [userId])
     }
 
     /// `ready.groups` from `groupsOfStatement`'s result; the avatars missing from the cache are
     /// read in one more statement (after the versions, so a copy is never older than its version).
-    func decodeGroupsOf(_ result: PGResult, db: PGConnection) throws -> JSON {
+    func renderGroupsOf(_ result: PGResult, db: PGConnection) throws -> [UInt8] {
         var heads: [Int64: [UInt8]] = [:]
         var missing: [(id: Int64, version: Int64)] = []
         for row in result.rows {
@@ -145,7 +145,7 @@ public final class GroupsFeature {
             w.byte(UInt8(ascii: "}"))
         }
         w.byte(UInt8(ascii: "]"))
-        return .bytes(w.bytes)
+        return w.bytes
     }
 
     // MARK: endpoints

@@ -7,13 +7,25 @@
 public final class SocialFeature {
     let groups: GroupsFeature
 
-    /// `ready.friends` as rendered for each user, per worker process (see sql/0004_list_versions.sql).
+    /// `ready.friends`, `ready.requests` and `ready.groups` as rendered for each user, per worker
+    /// process (see sql/0004_list_versions.sql and sql/0005_ready_versions.sql).
     let friendLists: VersionedCache<[UInt8]>
+    let requestLists: VersionedCache<[UInt8]>
+    let groupLists: VersionedCache<RenderedGroupList>
 
-    /// - Parameter listCacheBytes: memory for `friendLists` (0: render on every request).
+    /// `ready.groups` as rendered, and the highest member-list version of its groups then.
+    struct RenderedGroupList {
+        var groupsVersion: Int64
+        var bytes: [UInt8]
+    }
+
+    /// - Parameter listCacheBytes: memory for the rendered lists (0: render on every request):
+    ///   half for friend lists (the longest), a quarter each for request and group lists.
     public init(groups: GroupsFeature, listCacheBytes: Int = 0) {
         self.groups = groups
-        friendLists = VersionedCache(budget: listCacheBytes) { $0.count + 64 }
+        friendLists = VersionedCache(budget: listCacheBytes / 2) { $0.count + 64 }
+        requestLists = VersionedCache(budget: listCacheBytes / 4) { $0.count + 64 }
+        groupLists = VersionedCache(budget: listCacheBytes / 4) { $0.bytes.count + 72 }
     }
 
     public func register(on router: Router) {
@@ -226,11 +238,8 @@ public final class SocialFeature {
         WHERE f.user_id = $1 ORDER BY f.created_at, f.friend_id
         """
 
-    /// `ready.friends` at `version` (read before this is called): the rendered copy, or the list
-    /// read and rendered now.
-    func friendList(of userId: Int64, version: Int64, db: PGConnection) throws -> JSON {
-        if let cached = friendLists.value(for: userId, version: version) { return .bytes(cached) }
-        let result = try db.query(SocialFeature.friendListSQL, [userId])
+    /// `ready.friends`, written straight from `friendListSQL`'s rows.
+    static func renderFriendList(_ result: PGResult) -> [UInt8] {
         var w = JSONWriter(capacity: 64 + result.rowCount * 320)
         w.byte(UInt8(ascii: "["))
         for index in 0..<result.rowCount {
@@ -245,8 +254,7 @@ public final class SocialFeature {
             w.byte(UInt8(ascii: "}"))
         }
         w.byte(UInt8(ascii: "]"))
-        friendLists.store(w.bytes, for: userId, version: version)
-        return .bytes(w.bytes)
+        return w.bytes
     }
 
     /// The relation as columns to join into another statement (getUserById, queryUser): remark
@@ -273,51 +281,95 @@ public final class SocialFeature {
     }
 
     /// friends, groups, tops, ignores, blocks and pending requests for `ready`. The short ones and
-    /// the friend list's version are columns of the user's row; the friend list itself comes from
-    /// `friendLists` when its version is the same.
+    /// the versions of the long ones are columns of the user's row; each long one (friends,
+    /// requests, groups) comes from its cache when its version is the same, and is otherwise read
+    /// in `ready`'s second round trip, rendered and kept.
+    ///
+    /// ready.groups is kept under two numbers: the user's group-list version (which groups, in what
+    /// order, with what card) and the highest member-list version among those groups, which moves
+    /// whenever anything ready shows of any of them changes (sql/0005_ready_versions.sql).
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
-        let me = c.me
         let userColumns = [
             "COALESCE((SELECT v.version FROM friend_list_versions v WHERE v.user_id = u.id), 0)",
             "ARRAY(SELECT b.blocked_id FROM blocks b WHERE b.user_id = u.id ORDER BY b.created_at, b.blocked_id)",
             SocialFeature.conversationCodesColumn("pinned"),
             SocialFeature.conversationCodesColumn("muted"),
+            "COALESCE((SELECT v.version FROM request_list_versions v WHERE v.user_id = u.id), 0)",
+            "COALESCE((SELECT v.version FROM group_list_versions v WHERE v.user_id = u.id), 0)",
+            """
+            COALESCE((SELECT max(v.version) FROM group_members gm JOIN member_list_versions v ON v.group_id = gm.group_id
+                      WHERE gm.user_id = u.id), 0)
+            """,
         ]
-        let statements: [(sql: String, params: [PGBindable?])] = [
-            ("""
-            SELECT r.id, r.from_id, r.dest_type, r.group_id, r.message, (extract(epoch FROM r.created_at) * 1000)::bigint,
-                   \(Profile.columns)
-            FROM friend_requests r JOIN users u ON u.id = r.from_id
-            WHERE r.status = 0 AND (r.to_user_id = \(me.sql)
-                OR r.group_id IN (SELECT id FROM groups WHERE owner_id = \(me.sql) AND dissolved_at IS NULL))
-            ORDER BY r.created_at DESC LIMIT 200
-            """, [me.param]),
-            GroupsFeature.groupsOfStatement(me),
-        ]
-        return AccountsFeature.ReadyPart(userColumns: userColumns, statements: statements) { input, data in
-            let user = input.user, column = input.firstColumn
-            let friends = try self.friendList(of: c.userId, version: user.int64Value(column), db: try c.db)
+        return AccountsFeature.ReadyPart(userColumns: userColumns) { input in
+            let user = input.user, column = input.firstColumn, userId = input.userId
             let blocks = user.int64Array(column + 1).map(JSON.int)
             let tops = user.int64Array(column + 2).map(SocialFeature.conversationJSON(code:))
             let ignores = user.int64Array(column + 3).map(SocialFeature.conversationJSON(code:))
-            let requests = SocialFeature.requestsJSON(input.results[0])
-            let groups = try self.groups.decodeGroupsOf(input.results[1], db: try c.db)
-            for index in data.indices {
-                switch data[index].0 {
-                case "friends": data[index].1 = friends
-                case "groups": data[index].1 = groups
-                case "tops": data[index].1 = .array(tops)
-                case "ignores": data[index].1 = .array(ignores)
-                case "blocks": data[index].1 = .array(blocks)
-                case "requests": data[index].1 = requests
-                default: break
+            let friendVersion = user.int64Value(column)
+            let requestVersion = user.int64Value(column + 4)
+            let groupListVersion = user.int64Value(column + 5), groupsVersion = user.int64Value(column + 6)
+            let friends = self.friendLists.value(for: userId, version: friendVersion)
+            let requests = self.requestLists.value(for: userId, version: requestVersion)
+            let groups = self.groupLists.value(for: userId, version: groupListVersion).flatMap {
+                $0.groupsVersion == groupsVersion ? $0.bytes : nil
+            }
+            var statements: [(sql: String, params: [PGBindable?])] = []
+            if friends == nil { statements.append((SocialFeature.friendListSQL, [userId])) }
+            if requests == nil { statements.append((SocialFeature.requestListSQL, [userId])) }
+            if groups == nil { statements.append(GroupsFeature.groupsOfStatement(userId)) }
+            return AccountsFeature.ReadyPlan(statements: statements) { results, data in
+                var next = 0
+                func render(_ cached: [UInt8]?, _ render: (PGResult) throws -> [UInt8]) rethrows -> [UInt8] {
+                    if let cached { return cached }
+                    defer { next += 1 }
+                    return try render(results[next])
+                }
+                let friendBytes = render(friends) { result in
+                    let bytes = SocialFeature.renderFriendList(result)
+                    self.friendLists.store(bytes, for: userId, version: friendVersion)
+                    return bytes
+                }
+                let requestBytes = render(requests) { result in
+                    let bytes = SocialFeature.renderRequests(result)
+                    self.requestLists.store(bytes, for: userId, version: requestVersion)
+                    return bytes
+                }
+                let groupBytes = try render(groups) { result in
+                    let bytes = try self.groups.renderGroupsOf(result, db: try c.db)
+                    self.groupLists.store(RenderedGroupList(groupsVersion: groupsVersion, bytes: bytes),
+                                          for: userId, version: groupListVersion)
+                    return bytes
+                }
+                for index in data.indices {
+                    switch data[index].0 {
+                    case "friends": data[index].1 = .bytes(friendBytes)
+                    case "groups": data[index].1 = .bytes(groupBytes)
+                    case "tops": data[index].1 = .array(tops)
+                    case "ignores": data[index].1 = .array(ignores)
+                    case "blocks": data[index].1 = .array(blocks)
+                    case "requests": data[index].1 = .bytes(requestBytes)
+                    default: break
+                    }
                 }
             }
         }
     }
 
-    /// `ready.requests`, written straight from the rows (up to 200, each with a profile).
-    static func requestsJSON(_ result: PGResult) -> JSON {
+    /// The statement behind `ready.requests` (`$1`: the user): friend requests to them and join
+    /// requests to the live groups they own, newest first, at most 200, each with the requester's
+    /// profile.
+    static let requestListSQL = """
+        SELECT r.id, r.from_id, r.dest_type, r.group_id, r.message, (extract(epoch FROM r.created_at) * 1000)::bigint,
+               \(Profile.columns)
+        FROM friend_requests r JOIN users u ON u.id = r.from_id
+        WHERE r.status = 0 AND (r.to_user_id = $1
+            OR r.group_id IN (SELECT id FROM groups WHERE owner_id = $1 AND dissolved_at IS NULL))
+        ORDER BY r.created_at DESC LIMIT 200
+        """
+
+    /// `ready.requests`, written straight from `requestListSQL`'s rows.
+    static func renderRequests(_ result: PGResult) -> [UInt8] {
         var w = JSONWriter(capacity: 64 + result.rowCount * 400)
         w.byte(UInt8(ascii: "["))
         for index in 0..<result.rowCount {
@@ -340,6 +392,6 @@ public final class SocialFeature {
             w.raw("}}")
         }
         w.byte(UInt8(ascii: "]"))
-        return .bytes(w.bytes)
+        return w.bytes
     }
 }
