@@ -332,12 +332,16 @@ public final class MessagesFeature {
     }
 
     /// The conversations where something may be unread (the last seq is past the read position),
-    /// as a column of `ready`'s user row (`u`): six numbers each, flattened into one bigint[] in
-    /// `ready.unread`'s order (direct chats, then groups, by destination): conversation id,
-    /// destination, destination type, last seq, read position, visible-from time (ms).
+    /// as a column of `ready`'s user row (`u`): six numbers each, as one two-dimensional bigint[]
+    /// (read flat, row by row) in `ready.unread`'s order (direct chats, then groups, by
+    /// destination): conversation id, destination, destination type, last seq, read position,
+    /// visible-from time (ms). One aggregate rather than a row per number: PostgreSQL's cost here is
+    /// mostly per plan node and per row.
     static let unreadCandidatesColumn = """
-        ARRAY(
-            SELECT f.v FROM (
+        COALESCE((
+            SELECT array_agg(ARRAY[mine.id, mine.dest, mine.kind::bigint, mine.last_seq, COALESCE(r.read_seq, 0),
+                                   mine.visible_from] ORDER BY mine.kind, mine.dest)
+            FROM (
                 SELECT c.id, c.last_seq, 1 AS kind, c.user_high AS dest, 0::bigint AS visible_from
                 FROM conversations c WHERE c.kind = 1 AND c.user_low = u.id
                 UNION ALL
@@ -349,10 +353,7 @@ public final class MessagesFeature {
                 WHERE m.user_id = u.id
             ) AS mine
             LEFT JOIN conversation_reads r ON r.user_id = u.id AND r.conversation_id = mine.id
-            CROSS JOIN LATERAL unnest(ARRAY[mine.id, mine.dest, mine.kind::bigint, mine.last_seq,
-                                            COALESCE(r.read_seq, 0), mine.visible_from]) WITH ORDINALITY AS f(v, n)
-            WHERE mine.last_seq > COALESCE(r.read_seq, 0)
-            ORDER BY mine.kind, mine.dest, f.n)
+            WHERE mine.last_seq > COALESCE(r.read_seq, 0)), '{}')
         """
 
     /// Messages from others in a seq range (after `$2`, up to `$3`) and, in a group, from the
