@@ -378,6 +378,26 @@ ms() { awk -v v="$1" 'BEGIN { if (v == "" || tolower(v) ~ /nan/) print "-"; else
 SUMMARY=()
 summary_add() { SUMMARY+=("$1|$2|$3|$4"); }
 
+# The basic part's targets (the platform issue), on a 2-core machine at 32 connections.
+TARGET_USER_RPS=14550        # req/s, /chat/getUserById: 1.5 x the 9.7k of Hummingbird 2 + PostgresNIO
+TARGET_USER_FCGI_RATIO=0.60  # /chat/getUserById against the app's trivial FastCGI route
+TARGET_READ_P99=10           # ms, every read endpoint of the basic part
+TARGET_UPLOAD_GROWTH_MIB=16  # MiB, the workers' RSS growth (peak) during the big doUploads
+if want base; then
+    summary_add "/chat/getUserById throughput" ">= $TARGET_USER_RPS req/s" "$(printf '%.0f' "${RPS[getUserById]}") req/s" \
+        "$(verdict "${RPS[getUserById]}" ge "$TARGET_USER_RPS")"
+    user_ratio="$(ratio "${RPS[getUserById]}" "${RPS[fcgi]}")"
+    summary_add "/chat/getUserById / FastCGI route" ">= $TARGET_USER_FCGI_RATIO" "$user_ratio" \
+        "$(verdict "$user_ratio" ge "$TARGET_USER_FCGI_RATIO")"
+    for name in getVersion getUserById ready; do
+        summary_add "${BLABEL[$name]} p99" "<= $TARGET_READ_P99 ms" "$(ms "${P99[$name]}")" \
+            "$(verdict "${P99[$name]}" le "$TARGET_READ_P99")"
+    done
+    upload_growth="$(mib $((rss_peak - rss_before)))"
+    summary_add "workers' RSS growth, $((size / 1048576)) MiB upload" "<= $TARGET_UPLOAD_GROWTH_MIB MiB" "$upload_growth MiB" \
+        "$(verdict "$upload_growth" le "$TARGET_UPLOAD_GROWTH_MIB")"
+fi
+
 # Sessions from users-seed.sql ("number token user_id") of users LO..HI, as "token user_id" lines.
 ext_creds() { awk -v lo="$1" -v hi="$2" '$1 >= lo && $1 <= hi { print $2, $3 }' "$EXT_CREDENTIALS"; }
 
