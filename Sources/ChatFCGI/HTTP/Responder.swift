@@ -85,15 +85,26 @@ public final class Responder {
 
     /// The session token: the `token` parameter or `Authorization: Bearer <token>`.
     static func token(of request: Request) -> String? {
-        if let auth = request.authorization {
-            let parts = auth.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" {
-                let token = parts[1].trimmedSpaces
-                if !token.isEmpty { return token }
-            }
-        }
+        if let auth = request.authorization, let token = bearerToken(auth) { return token }
         if let token = request.params["token"], !token.isEmpty { return token }
         return nil
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header ("bearer" in any case, one space,
+    /// then the token, with spaces and tabs around it trimmed), or nil. Read from the UTF-8 bytes:
+    /// every authenticated request passes here.
+    static func bearerToken(_ header: String) -> String? {
+        var header = header
+        return header.withUTF8 { bytes -> String? in
+            let bearer = "bearer".utf8
+            guard bytes.count > bearer.count, bytes[bearer.count] == UInt8(ascii: " ") else { return nil }
+            for (index, letter) in bearer.enumerated() where bytes[index] | 0x20 != letter { return nil }
+            var start = bearer.count + 1, end = bytes.count
+            while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+            while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+            guard start < end else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        }
     }
 
     private func readForm(_ request: Request) throws -> [UInt8] {

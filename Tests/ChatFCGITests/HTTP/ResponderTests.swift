@@ -83,6 +83,23 @@ final class ResponderTests: XCTestCase {
         XCTAssertEqual((envelope(byHeader)["data"] as? [String: Any])?["user"] as? Int, 42)
     }
 
+    func testBearerTokenParsing() {
+        XCTAssertEqual(Responder.bearerToken("Bearer abc123"), "abc123")
+        XCTAssertEqual(Responder.bearerToken("bearer abc123"), "abc123")
+        XCTAssertEqual(Responder.bearerToken("BEARER abc123"), "abc123")
+        XCTAssertEqual(Responder.bearerToken("Bearer   abc123 \t"), "abc123")
+        XCTAssertEqual(Responder.bearerToken("Bearer a b"), "a b", "inner spaces stay; the token check refuses it later")
+        XCTAssertNil(Responder.bearerToken("Bearer"))
+        XCTAssertNil(Responder.bearerToken("Bearer "))
+        XCTAssertNil(Responder.bearerToken("Bearer \t "))
+        XCTAssertNil(Responder.bearerToken("Bearer\tabc"))
+        XCTAssertNil(Responder.bearerToken("Basic dXNlcjpwYXNz"))
+        XCTAssertNil(Responder.bearerToken("Bearerx abc"))
+        XCTAssertNil(Responder.bearerToken("Bëarer abc"))
+        XCTAssertNil(Responder.bearerToken(""))
+        XCTAssertEqual(Responder.bearerToken("Bearer 令牌"), "令牌")
+    }
+
     func testUserIdMustMatchTheSession() throws {
         let responder = makeResponder()
         XCTAssertEqual(responder.respond(to: try request("/private", query: "token=good&userId=42"), db: db).response.status, 200)
