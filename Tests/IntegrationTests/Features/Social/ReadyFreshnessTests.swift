@@ -22,22 +22,7 @@ final class ReadyFreshnessTests: StackTestCase {
     // MARK: ready's three parts, as comparable values
 
     /// A Profile (a request's `from`): each field as text (numbers too), by its JSON name.
-    struct Person: Equatable, CustomStringConvertible {
-        static let keys = ["userId", "mobile", "name", "nickName", "headUrl", "sex", "sign", "province", "city", "isAuth"]
-        var fields: [String: String]
-
-        init(_ object: [String: Any]) {
-            fields = [:]
-            for key in Person.keys { fields[key] = object[key].map { "\($0)" } ?? "<no \(key)>" }
-        }
-
-        subscript(key: String) -> String {
-            get { fields[key] ?? "<no \(key)>" }
-            set { fields[key] = newValue }
-        }
-
-        var description: String { Person.keys.map { "\($0)=\(self[$0])" }.joined(separator: " ") }
-    }
+    typealias Person = ListFreshnessTests.ProfileLine
 
     /// One entry of ready.requests.
     struct RequestLine: Equatable, CustomStringConvertible {
