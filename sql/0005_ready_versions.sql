@@ -4,14 +4,17 @@
 --
 -- * request_list_versions: ready.requests, the pending requests addressed to a user (friend
 --   requests to them, join requests to the groups they own), each with the requester's profile.
--- * group_list_versions: which groups a user is in, in what order, and their card in each (the
---   user's own group_members rows).
+-- * group_list_versions: ready.groups, everything it shows: which groups the user is in, in what
+--   order, their card in each, and of each group its name, owner, member count and first nine
+--   avatars. A change to one group bumps the version of each of its members (at most 500 rows),
+--   so that `ready` checks one number instead of one per group (a user in 50 groups: 50 index
+--   probes, which cost more than the rest of its statement). What moves a group's list:
+--   a rename, a new owner, a new member count, its end (the groups trigger); a member joining or
+--   leaving (group_members); an avatar among the first nine shown changing (users).
 --
--- ready.groups also shows each group's name, owner, member count and first avatars. Those are
--- covered by the group's member_list_versions row, which from here on also moves when the
--- group's own row changes in a way ready shows: ready keys its copy on the user's
--- group_list_versions and the highest member_list_versions of the user's groups (versions come
--- from one sequence, so any change in any of the groups raises that maximum).
+-- Bumps are taken in one order in every trigger (friend lists, member lists, group lists, request
+-- lists), and within a table in ascending key order, so that two transactions bumping overlapping
+-- sets cannot deadlock on each other.
 
 CREATE TABLE request_list_versions (
     user_id bigint PRIMARY KEY,
@@ -39,6 +42,11 @@ CREATE FUNCTION bump_group_lists(users bigint[]) RETURNS void LANGUAGE sql AS $$
     ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
 $$;
 
+-- Every member's group list, for a change to the groups themselves.
+CREATE FUNCTION bump_group_lists_of_members(groups bigint[]) RETURNS void LANGUAGE sql AS $$
+    SELECT bump_group_lists(ARRAY(SELECT m.user_id FROM group_members m WHERE m.group_id = ANY(groups)));
+$$;
+
 -- friend_requests: a request shows in its addressee's list: the user it is addressed to, or the
 -- current owner of the group it asks to join. Every change (new, accepted, withdrawn, deleted by
 -- a cascade) bumps it.
@@ -62,13 +70,12 @@ CREATE TRIGGER friend_requests_bump_lists_update AFTER UPDATE ON friend_requests
 CREATE TRIGGER friend_requests_bump_lists_delete AFTER DELETE ON friend_requests
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION friend_requests_bump_lists();
 
--- groups: a new owner (or none, once dissolved) moves the group's join requests from one list to
--- another; a rename, a new owner, a new member count or the end of the group changes what every
--- member's ready.groups shows.
+-- groups: a rename, a new owner, a new member count or the end of the group changes what every
+-- member's ready.groups shows; a new owner (or none, once dissolved) moves the group's join
+-- requests from one list to another.
 CREATE FUNCTION groups_bump_lists() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- Member lists before request lists, the order the users trigger takes them in.
-    PERFORM bump_member_lists(ARRAY[NEW.id]);
+    PERFORM bump_group_lists_of_members(ARRAY[NEW.id]);
     IF OLD.owner_id IS DISTINCT FROM NEW.owner_id OR OLD.dissolved_at IS DISTINCT FROM NEW.dissolved_at THEN
         PERFORM bump_request_lists(ARRAY[OLD.owner_id, NEW.owner_id]);
     END IF;
@@ -80,16 +87,19 @@ CREATE TRIGGER groups_bump_lists AFTER UPDATE ON groups FOR EACH ROW
           OR OLD.member_count IS DISTINCT FROM NEW.member_count OR OLD.dissolved_at IS DISTINCT FROM NEW.dissolved_at)
     EXECUTE FUNCTION groups_bump_lists();
 
--- group_members: as in 0004 (the group's member list), and now also each member's own list of
--- groups.
+-- group_members: as in 0004 (the group's member list), and now the group lists too: a member
+-- joining or leaving changes every member's (the count, maybe the avatars) and the leaver's own;
+-- a new card changes only its owner's.
 CREATE OR REPLACE FUNCTION group_members_bump_lists() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM bump_member_lists(ARRAY(SELECT group_id FROM new_rows));
-        PERFORM bump_group_lists(ARRAY(SELECT user_id FROM new_rows));
+        PERFORM bump_group_lists_of_members(ARRAY(SELECT group_id FROM new_rows));
     ELSIF TG_OP = 'DELETE' THEN
         PERFORM bump_member_lists(ARRAY(SELECT group_id FROM old_rows));
-        PERFORM bump_group_lists(ARRAY(SELECT user_id FROM old_rows));
+        PERFORM bump_group_lists(ARRAY(
+            SELECT user_id FROM old_rows
+            UNION SELECT m.user_id FROM group_members m WHERE m.group_id IN (SELECT group_id FROM old_rows)));
     ELSE
         PERFORM bump_member_lists(ARRAY(SELECT group_id FROM new_rows UNION SELECT group_id FROM old_rows));
         PERFORM bump_group_lists(ARRAY(SELECT user_id FROM new_rows UNION SELECT user_id FROM old_rows));
@@ -97,11 +107,23 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- users: as in 0004, and now also the request lists that show this user as a pending requester.
+-- users: as in 0004; now also the group lists of the groups that show this user's avatar among
+-- their first nine (those with fewer than nine avatars of earlier members: whether the user's own
+-- shows, before or after, depends on nothing else), and the request lists that show this user as
+-- a pending requester.
 CREATE OR REPLACE FUNCTION users_bump_lists() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM bump_friend_lists(ARRAY(SELECT friend_id FROM friendships WHERE user_id = NEW.id));
     PERFORM bump_member_lists(ARRAY(SELECT group_id FROM group_members WHERE user_id = NEW.id));
+    IF OLD.head_url IS DISTINCT FROM NEW.head_url THEN
+        PERFORM bump_group_lists_of_members(ARRAY(
+            SELECT m.group_id FROM group_members m
+            WHERE m.user_id = NEW.id
+              AND (SELECT count(*) FROM (
+                      SELECT 1 FROM group_members o JOIN users ou ON ou.id = o.user_id
+                      WHERE o.group_id = m.group_id AND o.member_seq < m.member_seq AND ou.head_url <> ''
+                      LIMIT 9) AS earlier) < 9));
+    END IF;
     PERFORM bump_request_lists(ARRAY(
         SELECT COALESCE(r.to_user_id, g.owner_id) FROM friend_requests r LEFT JOIN groups g ON g.id = r.group_id
         WHERE r.from_id = NEW.id AND r.status = 0));

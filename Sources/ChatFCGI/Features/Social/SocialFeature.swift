@@ -11,13 +11,7 @@ public final class SocialFeature {
     /// process (see sql/0004_list_versions.sql and sql/0005_ready_versions.sql).
     let friendLists: VersionedCache<[UInt8]>
     let requestLists: VersionedCache<[UInt8]>
-    let groupLists: VersionedCache<RenderedGroupList>
-
-    /// `ready.groups` as rendered, and the highest member-list version of its groups then.
-    struct RenderedGroupList {
-        var groupsVersion: Int64
-        var bytes: [UInt8]
-    }
+    let groupLists: VersionedCache<[UInt8]>
 
     /// - Parameter listCacheBytes: memory for the rendered lists (0: render on every request):
     ///   half for friend lists (the longest), a quarter each for request and group lists.
@@ -25,7 +19,7 @@ public final class SocialFeature {
         self.groups = groups
         friendLists = VersionedCache(budget: listCacheBytes / 2) { $0.count + 64 }
         requestLists = VersionedCache(budget: listCacheBytes / 4) { $0.count + 64 }
-        groupLists = VersionedCache(budget: listCacheBytes / 4) { $0.bytes.count + 72 }
+        groupLists = VersionedCache(budget: listCacheBytes / 4) { $0.count + 64 }
     }
 
     public func register(on router: Router) {
@@ -285,9 +279,8 @@ public final class SocialFeature {
     /// requests, groups) comes from its cache when its version is the same, and is otherwise read
     /// in `ready`'s second round trip, rendered and kept.
     ///
-    /// ready.groups is kept under two numbers: the user's group-list version (which groups, in what
-    /// order, with what card) and the highest member-list version among those groups, which moves
-    /// whenever anything ready shows of any of them changes (sql/0005_ready_versions.sql).
+    /// The group list's version moves with anything ready.groups shows, also when it changes in
+    /// one of the groups rather than in the user's own memberships (sql/0005_ready_versions.sql).
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
         let userColumns = [
             "COALESCE((SELECT v.version FROM friend_list_versions v WHERE v.user_id = u.id), 0)",
@@ -295,10 +288,6 @@ public final class SocialFeature {
             SocialFeature.conversationSettingsColumn,
             "COALESCE((SELECT v.version FROM request_list_versions v WHERE v.user_id = u.id), 0)",
             "COALESCE((SELECT v.version FROM group_list_versions v WHERE v.user_id = u.id), 0)",
-            """
-            COALESCE((SELECT max(v.version) FROM group_members gm JOIN member_list_versions v ON v.group_id = gm.group_id
-                      WHERE gm.user_id = u.id), 0)
-            """,
         ]
         return AccountsFeature.ReadyPart(userColumns: userColumns) { input in
             let user = input.user, column = input.firstColumn, userId = input.userId
@@ -308,12 +297,10 @@ public final class SocialFeature {
             let ignores = settings.filter { $0 & 1 != 0 }.map { SocialFeature.conversationJSON(code: $0 >> 2) }
             let friendVersion = user.int64Value(column)
             let requestVersion = user.int64Value(column + 3)
-            let groupListVersion = user.int64Value(column + 4), groupsVersion = user.int64Value(column + 5)
+            let groupVersion = user.int64Value(column + 4)
             let friends = self.friendLists.value(for: userId, version: friendVersion)
             let requests = self.requestLists.value(for: userId, version: requestVersion)
-            let groups = self.groupLists.value(for: userId, version: groupListVersion).flatMap {
-                $0.groupsVersion == groupsVersion ? $0.bytes : nil
-            }
+            let groups = self.groupLists.value(for: userId, version: groupVersion)
             var statements: [(sql: String, params: [PGBindable?])] = []
             if friends == nil { statements.append((SocialFeature.friendListSQL, [userId])) }
             if requests == nil { statements.append((SocialFeature.requestListSQL, [userId])) }
@@ -337,8 +324,7 @@ public final class SocialFeature {
                 }
                 let groupBytes = try render(groups) { result in
                     let bytes = try self.groups.renderGroupsOf(result, db: try c.db)
-                    self.groupLists.store(RenderedGroupList(groupsVersion: groupsVersion, bytes: bytes),
-                                          for: userId, version: groupListVersion)
+                    self.groupLists.store(bytes, for: userId, version: groupVersion)
                     return bytes
                 }
                 for index in data.indices {

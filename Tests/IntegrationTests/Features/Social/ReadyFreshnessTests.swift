@@ -659,6 +659,31 @@ final class ReadyFreshnessTests: StackTestCase {
 
     // MARK: unread
 
+    /// The versions are kept by triggers, not by the endpoints: a membership removed or added
+    /// straight in the database (an operator's fix; the member count is left as it was) shows in
+    /// every member's ready.groups at once all the same: the avatars, and the group itself.
+    func testMembershipChangesMadeInTheDatabaseShowInReadyGroupsAtOnce() throws {
+        let users = client.newAccounts(4, name: "GrDb")
+        let (a, b, c, d) = (users[0], users[1], users[2], users[3])
+        client.befriendAll(a, [b, c, d])
+        let heads = [a, b, c, d].map { _ in avatar() }
+        for (user, head) in zip(users, heads) { setHead(user, head) }
+        let name = "库里" + uniqueToken(6)
+        let groupId = client.makeGroup(a, [b, c], name: name)
+        var group = GroupLine(groupId: groupId, name: name, ownerId: a.userId, memberCount: 3, headUrls: Array(heads.prefix(3)))
+        for viewer in [a, c] { assertGroups(viewer, [group], "before") }
+        assertGroups(d, [], "before: D is in no group")
+
+        try StackDB.query(stack, "DELETE FROM group_members WHERE group_id = \(groupId) AND user_id = \(b.userId)")
+        group.headUrls = [heads[0], heads[2]]
+        for viewer in [a, c] { assertGroups(viewer, [group], "after B's membership was deleted in the database") }
+        assertGroups(b, [], "after B's membership was deleted in the database")
+
+        try StackDB.query(stack, "INSERT INTO group_members (group_id, user_id) VALUES (\(groupId), \(d.userId))")
+        group.headUrls = [heads[0], heads[2], heads[3]]
+        for viewer in [a, c, d] { assertGroups(viewer, [group], "after D's membership was added in the database") }
+    }
+
     func testDirectUnreadFollowsEveryMessageAndMarkReadAtOnce() {
         let users = client.newAccounts(2, name: "UnDirect")
         let (a, b) = (users[0], users[1])
