@@ -494,7 +494,7 @@ if want social; then
     LIVE_GROUPS="$(kv live_groups "$social")"
     log "seeded in $SOCIAL_SEED_SECONDS s: $LIVE_GROUPS live groups in the database, $(kv grams "$social") group_name_grams rows"
     # social-seed.sql vacuums the tables it fills; the version tables are filled by their triggers.
-    settle friend_list_versions member_list_versions request_list_versions group_list_versions
+    settle friend_list_versions member_list_versions user_list_versions
 
     ext_creds 1 1 >"$WORK/ready.txt"
     read -r READY_TOKEN _ <"$WORK/ready.txt"

@@ -1,45 +1,48 @@
--- Versions for the rest of ready's long parts, which the workers keep rendered like the lists of
--- 0004 (same sequence, same rules: kept by triggers, a new version is always a fresh value, a
--- missing row reads as 0):
+-- Versions for the rest of ready's lists, which the workers keep rendered like the lists of 0004
+-- (same sequence, same rules: kept by triggers, a new version is always a fresh value, a missing
+-- row reads as 0). One row per user and list in user_list_versions:
 --
--- * request_list_versions: ready.requests, the pending requests addressed to a user (friend
---   requests to them, join requests to the groups they own), each with the requester's profile.
--- * group_list_versions: ready.groups, everything it shows: which groups the user is in, in what
---   order, their card in each, and of each group its name, owner, member count and first nine
---   avatars. A change to one group bumps the version of each of its members (at most 500 rows),
---   so that `ready` checks one number instead of one per group (a user in 50 groups: 50 index
---   probes, which cost more than the rest of its statement). What moves a group's list:
---   a rename, a new owner, a new member count, its end (the groups trigger); a member joining or
---   leaving (group_members); an avatar among the first nine shown changing (users).
+-- * list 1, requests: ready.requests, the pending requests addressed to the user (friend requests
+--   to them, join requests to the groups they own), each with the requester's profile.
+-- * list 2, groups: ready.groups, everything it shows: which groups the user is in, in what order,
+--   their card in each, and of each group its name, owner, member count and first nine avatars.
+--   A change to one group bumps the list of each of its members (at most 500 rows), so that
+--   `ready` checks one number instead of one per group (a user in 50 groups: 50 index probes,
+--   which cost more than the rest of its statement). What moves a group's lists: a rename, a new
+--   owner, a new member count, its end (the groups trigger); a member joining or leaving
+--   (group_members); an avatar among the first nine shown changing (users).
+-- * list 3, settings: ready.blocks, ready.tops and ready.ignores (blocks and
+--   conversation_settings; a pinned or muted group drops out of them when it is dissolved).
 --
--- Bumps are taken in one order in every trigger (friend lists, member lists, group lists, request
--- lists), and within a table in ascending key order, so that two transactions bumping overlapping
--- sets cannot deadlock on each other.
+-- Bumps are taken in one order in every trigger (friend lists, member lists, then the lists here
+-- by number), and within one call in ascending user order, so that two transactions bumping
+-- overlapping sets do not deadlock on each other.
 
-CREATE TABLE request_list_versions (
-    user_id bigint PRIMARY KEY,
-    version bigint NOT NULL
+CREATE TABLE user_list_versions (
+    user_id bigint NOT NULL,
+    list    smallint NOT NULL CHECK (list IN (1, 2, 3)),
+    version bigint NOT NULL,
+    PRIMARY KEY (user_id, list)
 );
 
-CREATE TABLE group_list_versions (
-    user_id bigint PRIMARY KEY,
-    version bigint NOT NULL
-);
-
--- Ascending key order, as in 0004, so overlapping bumps cannot deadlock; NULLs (a group whose
--- owner account was deleted) are skipped.
-CREATE FUNCTION bump_request_lists(users bigint[]) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO request_list_versions (user_id, version)
-    SELECT u, nextval('list_version_seq')
+-- NULLs (a group whose owner account was deleted) are skipped.
+CREATE FUNCTION bump_user_lists(which smallint, users bigint[]) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO user_list_versions (user_id, list, version)
+    SELECT u, which, nextval('list_version_seq')
     FROM (SELECT DISTINCT u FROM unnest(users) AS t(u) WHERE u IS NOT NULL ORDER BY u) AS o
-    ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    ON CONFLICT (user_id, list) DO UPDATE SET version = EXCLUDED.version;
+$$;
+
+CREATE FUNCTION bump_request_lists(users bigint[]) RETURNS void LANGUAGE sql AS $$
+    SELECT bump_user_lists(1::smallint, users);
 $$;
 
 CREATE FUNCTION bump_group_lists(users bigint[]) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO group_list_versions (user_id, version)
-    SELECT u, nextval('list_version_seq')
-    FROM (SELECT DISTINCT u FROM unnest(users) AS t(u) WHERE u IS NOT NULL ORDER BY u) AS o
-    ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    SELECT bump_user_lists(2::smallint, users);
+$$;
+
+CREATE FUNCTION bump_setting_lists(users bigint[]) RETURNS void LANGUAGE sql AS $$
+    SELECT bump_user_lists(3::smallint, users);
 $$;
 
 -- Every member's group list, for a change to the groups themselves.
@@ -72,12 +75,17 @@ CREATE TRIGGER friend_requests_bump_lists_delete AFTER DELETE ON friend_requests
 
 -- groups: a rename, a new owner, a new member count or the end of the group changes what every
 -- member's ready.groups shows; a new owner (or none, once dissolved) moves the group's join
--- requests from one list to another.
+-- requests from one list to another; the end of the group takes it out of the tops and ignores
+-- of whoever pinned or muted it.
 CREATE FUNCTION groups_bump_lists() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM bump_group_lists_of_members(ARRAY[NEW.id]);
     IF OLD.owner_id IS DISTINCT FROM NEW.owner_id OR OLD.dissolved_at IS DISTINCT FROM NEW.dissolved_at THEN
         PERFORM bump_request_lists(ARRAY[OLD.owner_id, NEW.owner_id]);
+    END IF;
+    IF OLD.dissolved_at IS DISTINCT FROM NEW.dissolved_at THEN
+        PERFORM bump_setting_lists(ARRAY(
+            SELECT s.user_id FROM conversation_settings s WHERE s.dest_type = 2 AND s.dest_id = NEW.id));
     END IF;
     RETURN NULL;
 END $$;
@@ -131,8 +139,37 @@ BEGIN
 END $$;
 
 -- A user's groups with what ready needs of each membership (which group, since when) in the index
--- itself: ready walks them twice (the groups' highest version, the conversations past the read
--- position) and an index-only scan reads one or two index pages instead of a heap page per group.
--- It replaces the plain index on user_id, which it serves as well.
+-- itself: ready walks them for the conversations past the read position, and an index-only scan
+-- reads one or two index pages instead of a heap page per group. It replaces the plain index on
+-- user_id, which it serves as well.
 CREATE INDEX group_members_user_groups ON group_members (user_id) INCLUDE (group_id, joined_at);
 DROP INDEX group_members_user;
+
+-- blocks and conversation_settings: the user's own settings lists.
+CREATE FUNCTION settings_bump_lists() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM bump_setting_lists(ARRAY(SELECT user_id FROM new_rows));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM bump_setting_lists(ARRAY(SELECT user_id FROM old_rows));
+    ELSE
+        PERFORM bump_setting_lists(ARRAY(SELECT user_id FROM new_rows UNION SELECT user_id FROM old_rows));
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER blocks_bump_lists_insert AFTER INSERT ON blocks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION settings_bump_lists();
+CREATE TRIGGER blocks_bump_lists_update AFTER UPDATE ON blocks
+    REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION settings_bump_lists();
+CREATE TRIGGER blocks_bump_lists_delete AFTER DELETE ON blocks
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION settings_bump_lists();
+CREATE TRIGGER conversation_settings_bump_lists_insert AFTER INSERT ON conversation_settings
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION settings_bump_lists();
+CREATE TRIGGER conversation_settings_bump_lists_update AFTER UPDATE ON conversation_settings
+    REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION settings_bump_lists();
+CREATE TRIGGER conversation_settings_bump_lists_delete AFTER DELETE ON conversation_settings
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION settings_bump_lists();
+
+-- Who pinned or muted a group, for the groups trigger when the group ends.
+CREATE INDEX conversation_settings_group ON conversation_settings (dest_id) WHERE dest_type = 2;

@@ -12,14 +12,30 @@ public final class SocialFeature {
     let friendLists: VersionedCache<[UInt8]>
     let requestLists: VersionedCache<[UInt8]>
     let groupLists: VersionedCache<[UInt8]>
+    let settingLists: VersionedCache<RenderedSettingLists>
+
+    /// `ready.blocks`, `ready.tops` and `ready.ignores`, rendered.
+    struct RenderedSettingLists {
+        var blocks: [UInt8]
+        var tops: [UInt8]
+        var ignores: [UInt8]
+    }
+
+    /// The version of one of a user's lists in `user_list_versions` (sql/0005_ready_versions.sql)
+    /// as a column of `ready`'s user row: 1 requests, 2 groups, 3 blocks with tops and ignores.
+    static func userListVersionColumn(list: Int) -> String {
+        "COALESCE((SELECT v.version FROM user_list_versions v WHERE v.user_id = u.id AND v.list = \(list)), 0)"
+    }
 
     /// - Parameter listCacheBytes: memory for the rendered lists (0: render on every request):
-    ///   half for friend lists (the longest), a quarter each for request and group lists.
+    ///   half for friend lists (the longest), a quarter each for request and group lists and a
+    ///   sixteenth (of the whole) for the settings lists.
     public init(groups: GroupsFeature, listCacheBytes: Int = 0) {
         self.groups = groups
         friendLists = VersionedCache(budget: listCacheBytes / 2) { $0.count + 64 }
-        requestLists = VersionedCache(budget: listCacheBytes / 4) { $0.count + 64 }
-        groupLists = VersionedCache(budget: listCacheBytes / 4) { $0.count + 64 }
+        requestLists = VersionedCache(budget: listCacheBytes / 4 - listCacheBytes / 32) { $0.count + 64 }
+        groupLists = VersionedCache(budget: listCacheBytes / 4 - listCacheBytes / 32) { $0.count + 64 }
+        settingLists = VersionedCache(budget: listCacheBytes / 16) { $0.blocks.count + $0.tops.count + $0.ignores.count + 96 }
     }
 
     public func register(on router: Router) {
@@ -263,48 +279,64 @@ public final class SocialFeature {
         .object([("destId", .int(code >> 1)), ("destType", .int((code & 1) + 1))])
     }
 
-    /// Pinned and muted conversations, most recently pinned first, as one array: each is its code
-    /// (`conversationJSON(code:)`) times 4, plus 2 when pinned, plus 1 when muted (one subquery for
-    /// both lists); a dissolved group's settings are left out.
-    static let conversationSettingsColumn = """
+    /// The statement behind `ready.blocks`, `ready.tops` and `ready.ignores` (`$1`: the user): the
+    /// blocked users in the order blocked, and the pinned and muted conversations, most recently
+    /// pinned first, as one array: each is its code (`conversationJSON(code:)`) times 4, plus 2
+    /// when pinned, plus 1 when muted; a dissolved group's settings are left out.
+    static let settingListsSQL = """
+        SELECT ARRAY(SELECT b.blocked_id FROM blocks b WHERE b.user_id = u.id ORDER BY b.created_at, b.blocked_id),
         ARRAY(SELECT (s.dest_id * 2 + s.dest_type - 1) * 4 + CASE WHEN s.pinned THEN 2 ELSE 0 END + CASE WHEN s.muted THEN 1 ELSE 0 END
               FROM conversation_settings s
               WHERE s.user_id = u.id AND (s.pinned OR s.muted)
                 AND (s.dest_type = 1 OR EXISTS (SELECT 1 FROM groups g WHERE g.id = s.dest_id AND g.dissolved_at IS NULL))
               ORDER BY s.pinned_at DESC NULLS LAST, s.dest_type, s.dest_id)
+        FROM users u WHERE u.id = $1
         """
 
-    /// friends, groups, tops, ignores, blocks and pending requests for `ready`. The short ones and
-    /// the versions of the long ones are columns of the user's row; each long one (friends,
-    /// requests, groups) comes from its cache when its version is the same, and is otherwise read
-    /// in `ready`'s second round trip, rendered and kept.
+    /// `ready.blocks`, `ready.tops` and `ready.ignores` from `settingListsSQL`'s row.
+    static func renderSettingLists(_ result: PGResult) -> RenderedSettingLists {
+        guard let row = result.first else { return RenderedSettingLists(blocks: [], tops: [], ignores: []) }
+        let settings = row.int64Array(1)
+        func render(_ values: [JSON]) -> [UInt8] {
+            var w = JSONWriter(capacity: 16 + values.count * 32)
+            w.json(.array(values))
+            return w.bytes
+        }
+        return RenderedSettingLists(
+            blocks: render(row.int64Array(0).map(JSON.int)),
+            tops: render(settings.filter { $0 & 2 != 0 }.map { SocialFeature.conversationJSON(code: $0 >> 2) }),
+            ignores: render(settings.filter { $0 & 1 != 0 }.map { SocialFeature.conversationJSON(code: $0 >> 2) }))
+    }
+
+    /// friends, groups, tops, ignores, blocks and pending requests for `ready`. Their versions are
+    /// columns of the user's row; each list (friends, requests, groups, and blocks with tops and
+    /// ignores) comes from its cache when its version is the same, and is otherwise read in
+    /// `ready`'s second round trip, rendered and kept.
     ///
     /// The group list's version moves with anything ready.groups shows, also when it changes in
     /// one of the groups rather than in the user's own memberships (sql/0005_ready_versions.sql).
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
         let userColumns = [
             "COALESCE((SELECT v.version FROM friend_list_versions v WHERE v.user_id = u.id), 0)",
-            "ARRAY(SELECT b.blocked_id FROM blocks b WHERE b.user_id = u.id ORDER BY b.created_at, b.blocked_id)",
-            SocialFeature.conversationSettingsColumn,
-            "COALESCE((SELECT v.version FROM request_list_versions v WHERE v.user_id = u.id), 0)",
-            "COALESCE((SELECT v.version FROM group_list_versions v WHERE v.user_id = u.id), 0)",
+            SocialFeature.userListVersionColumn(list: 1),
+            SocialFeature.userListVersionColumn(list: 2),
+            SocialFeature.userListVersionColumn(list: 3),
         ]
         return AccountsFeature.ReadyPart(userColumns: userColumns) { input in
             let user = input.user, column = input.firstColumn, userId = input.userId
-            let blocks = user.int64Array(column + 1).map(JSON.int)
-            let settings = user.int64Array(column + 2)
-            let tops = settings.filter { $0 & 2 != 0 }.map { SocialFeature.conversationJSON(code: $0 >> 2) }
-            let ignores = settings.filter { $0 & 1 != 0 }.map { SocialFeature.conversationJSON(code: $0 >> 2) }
             let friendVersion = user.int64Value(column)
-            let requestVersion = user.int64Value(column + 3)
-            let groupVersion = user.int64Value(column + 4)
+            let requestVersion = user.int64Value(column + 1)
+            let groupVersion = user.int64Value(column + 2)
+            let settingVersion = user.int64Value(column + 3)
             let friends = self.friendLists.value(for: userId, version: friendVersion)
             let requests = self.requestLists.value(for: userId, version: requestVersion)
             let groups = self.groupLists.value(for: userId, version: groupVersion)
+            let settings = self.settingLists.value(for: userId, version: settingVersion)
             var statements: [(sql: String, params: [PGBindable?])] = []
             if friends == nil { statements.append((SocialFeature.friendListSQL, [userId])) }
             if requests == nil { statements.append((SocialFeature.requestListSQL, [userId])) }
             if groups == nil { statements.append(GroupsFeature.groupsOfStatement(userId)) }
+            if settings == nil { statements.append((SocialFeature.settingListsSQL, [userId])) }
             return AccountsFeature.ReadyPlan(statements: statements) { results, data in
                 var next = 0
                 func render(_ cached: [UInt8]?, _ render: (PGResult) throws -> [UInt8]) rethrows -> [UInt8] {
@@ -327,13 +359,20 @@ public final class SocialFeature {
                     self.groupLists.store(bytes, for: userId, version: groupVersion)
                     return bytes
                 }
+                let settingLists: RenderedSettingLists
+                if let settings {
+                    settingLists = settings
+                } else {
+                    settingLists = SocialFeature.renderSettingLists(results[next])
+                    self.settingLists.store(settingLists, for: userId, version: settingVersion)
+                }
                 for index in data.indices {
                     switch data[index].0 {
                     case "friends": data[index].1 = .bytes(friendBytes)
                     case "groups": data[index].1 = .bytes(groupBytes)
-                    case "tops": data[index].1 = .array(tops)
-                    case "ignores": data[index].1 = .array(ignores)
-                    case "blocks": data[index].1 = .array(blocks)
+                    case "tops": data[index].1 = .bytes(settingLists.tops)
+                    case "ignores": data[index].1 = .bytes(settingLists.ignores)
+                    case "blocks": data[index].1 = .bytes(settingLists.blocks)
                     case "requests": data[index].1 = .bytes(requestBytes)
                     default: break
                     }

@@ -684,6 +684,91 @@ final class ReadyFreshnessTests: StackTestCase {
         for viewer in [a, c, d] { assertGroups(viewer, [group], "after D's membership was added in the database") }
     }
 
+    // MARK: blocks, tops and ignores
+
+    /// ready.blocks, and ready.tops and ready.ignores as "destType:destId" texts.
+    struct SettingsLook: Equatable, CustomStringConvertible {
+        var blocks: [Int64]
+        var tops: [String]
+        var ignores: [String]
+        var description: String { "blocks \(blocks) tops \(tops) ignores \(ignores)" }
+    }
+
+    /// `viewer`'s blocks, tops and ignores, read `readsPerLook` times: every read must agree with the first.
+    func settingsLook(_ viewer: Account, file: StaticString = #filePath, line: UInt = #line) -> SettingsLook {
+        func readOnce() -> SettingsLook {
+            let data = client.readyView(viewer, file: file, line: line).data
+            func conversations(_ key: String) -> [String] {
+                (data[key] as? [[String: Any]] ?? []).map { "\(int64($0["destType"]) ?? -1):\(int64($0["destId"]) ?? -1)" }
+            }
+            return SettingsLook(blocks: (data["blocks"] as? [Any] ?? []).compactMap { int64($0) },
+                                tops: conversations("tops"), ignores: conversations("ignores"))
+        }
+        let first = readOnce()
+        for read in 2...Self.readsPerLook {
+            XCTAssertEqual(readOnce(), first, "blocks/tops/ignores of \(viewer.userId): read \(read) differs from read 1",
+                           file: file, line: line)
+        }
+        return first
+    }
+
+    func assertSettings(_ viewer: Account, _ expected: SettingsLook, _ context: String,
+                        file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(settingsLook(viewer, file: file, line: line), expected, "\(context): ready of \(viewer.userId)",
+                       file: file, line: line)
+    }
+
+    func setting(_ account: Account, _ path: String, _ params: [String: String],
+                 file: StaticString = #filePath, line: UInt = #line) {
+        assertOK(client.call(account, path, params), file: file, line: line)
+    }
+
+    func testReadyBlocksTopsAndIgnoresShowEveryChangeAtOnce() {
+        let users = client.newAccounts(4, name: "Settings")
+        let (a, b, c, d) = (users[0], users[1], users[2], users[3])
+        client.befriendAll(a, [b, c, d])
+        let groupId = client.makeGroup(a, [b, c])
+        var expected = SettingsLook(blocks: [], tops: [], ignores: [])
+        assertSettings(a, expected, "before")
+
+        setting(a, "/chat/setTop", ["destId": String(b.userId), "destType": "1"])
+        expected.tops = ["1:\(b.userId)"]
+        assertSettings(a, expected, "after pinning B")
+        Thread.sleep(forTimeInterval: 0.01) // pinned_at orders the tops, most recent first
+        setting(a, "/chat/setTop", ["destId": String(groupId), "destType": "2"])
+        expected.tops = ["2:\(groupId)", "1:\(b.userId)"]
+        assertSettings(a, expected, "after pinning the group")
+        setting(a, "/chat/setIgonre", ["destId": String(c.userId), "destType": "1", "receiveTip": "0"])
+        expected.ignores = ["1:\(c.userId)"]
+        assertSettings(a, expected, "after muting C")
+        setting(a, "/chat/cancelTop", ["destId": String(b.userId), "destType": "1"])
+        expected.tops = ["2:\(groupId)"]
+        assertSettings(a, expected, "after unpinning B")
+        setting(a, "/chat/setIgonre", ["destId": String(c.userId), "destType": "1", "receiveTip": "1"])
+        expected.ignores = []
+        assertSettings(a, expected, "after unmuting C")
+
+        setting(a, "/chat/setBlock", ["blockId": String(d.userId)])
+        expected.blocks = [d.userId]
+        assertSettings(a, expected, "after blocking D")
+        setting(a, "/chat/removeBlack", ["destId": String(d.userId)])
+        expected.blocks = []
+        assertSettings(a, expected, "after unblocking D")
+
+        // B pins and mutes the group, leaves it; it stays pinned and muted for B until the group
+        // ends, when the last members leave.
+        setting(b, "/chat/setTop", ["destId": String(groupId), "destType": "2"])
+        setting(b, "/chat/setIgonre", ["destId": String(groupId), "destType": "2", "receiveTip": "0"])
+        let pinnedGroup = SettingsLook(blocks: [], tops: ["2:\(groupId)"], ignores: ["2:\(groupId)"])
+        assertSettings(b, pinnedGroup, "after B pinned and muted the group")
+        quit(b, groupId)
+        assertSettings(b, pinnedGroup, "after B left the group")
+        quit(a, groupId)
+        quit(c, groupId, dissolves: true)
+        assertSettings(b, SettingsLook(blocks: [], tops: [], ignores: []), "after the group ended")
+        assertSettings(a, SettingsLook(blocks: [], tops: [], ignores: []), "after the group ended")
+    }
+
     func testDirectUnreadFollowsEveryMessageAndMarkReadAtOnce() {
         let users = client.newAccounts(2, name: "UnDirect")
         let (a, b) = (users[0], users[1])
