@@ -48,6 +48,20 @@ public struct JSONWriter {
         value.write(into: &bytes)
     }
 
+    /// A JSON array of `count` elements, element `i` written by `element(i, &writer)` (the commas
+    /// and brackets are written here), in a buffer sized for `bytesPerElement` each.
+    public static func array(count: Int, bytesPerElement: Int,
+                             _ element: (Int, inout JSONWriter) throws -> Void) rethrows -> [UInt8] {
+        var w = JSONWriter(capacity: 64 + count * bytesPerElement)
+        w.byte(UInt8(ascii: "["))
+        for index in 0..<count {
+            if index > 0 { w.byte(UInt8(ascii: ",")) }
+            try element(index, &w)
+        }
+        w.byte(UInt8(ascii: "]"))
+        return w.bytes
+    }
+
     @inline(__always)
     static func appendRaw(_ text: StaticString, to out: inout [UInt8]) {
         text.withUTF8Buffer { out.append(contentsOf: $0) }

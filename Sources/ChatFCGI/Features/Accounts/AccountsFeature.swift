@@ -182,16 +182,12 @@ public final class AccountsFeature {
             + parts.flatMap(\.userColumns).map { ", " + $0 }.joined()
         let db = try c.db
         // The session check and the user's row with the parts' columns: one statement.
-        let user: PGResult
-        if let token = c.unresolvedSessionToken {
-            user = try db.query("""
-                SELECT live.user_id, live.stale, \(columns)
-                FROM (\(Sessions.liveSessionSQL)) AS live JOIN users u ON u.id = live.user_id
-                """, [SessionStatements().tokenParameter(token)])
-            try c.adoptSession(userId: user.first?.int64(0), refreshNeeded: user.first?.boolValue(1) ?? false)
-        } else {
-            user = try db.query("SELECT u.id, false, \(columns) FROM users u WHERE u.id = $1", [c.userId])
-        }
+        let (who, whoParam) = SessionStatements.whoCTE(c)
+        let user = try db.query("""
+            WITH who AS (\(who))
+            SELECT who.id, who.stale, \(columns) FROM who JOIN users u ON u.id = who.id
+            """, [whoParam])
+        try c.adoptSession(userId: user.first?.int64(0), refreshNeeded: user.first?.boolValue(1) ?? false)
         guard let row = user.first else { throw HTTPError.unauthorized }
         let profile = Profile(row: row, offset: 2)
         var data: [(String, JSON)] = [

@@ -14,6 +14,8 @@ public struct Profile {
     /// The SELECT list matching `init(row:offset:)`; callers alias the users table as `u`.
     public static let columns = "u.id, u.mobile, u.name, u.nick_name, u.head_url, u.sex, u.sign, u.province, u.city, u.auth_status"
     public static let columnCount = 10
+    /// Where `head_url` is among `columns`.
+    public static let headUrlColumn = 4
 
     public init(row: PGRow, offset: Int = 0) {
         userId = row.int64Value(offset)

@@ -125,11 +125,8 @@ public final class GroupsFeature {
                 lists.headUrls.store(rendered, for: id, version: version)
             }
         }
-        var w = JSONWriter(capacity: 128 + result.rowCount * 512)
-        w.byte(UInt8(ascii: "["))
-        for index in 0..<result.rowCount {
+        return JSONWriter.array(count: result.rowCount, bytesPerElement: 512) { index, w in
             let row = result[index]
-            if index > 0 { w.byte(UInt8(ascii: ",")) }
             w.raw("{\"groupId\":")
             row.withBytes(0) { w.raw($0) }
             w.raw(",\"name\":")
@@ -144,8 +141,6 @@ public final class GroupsFeature {
             row.withBytes(4) { w.string(utf8: $0) }
             w.byte(UInt8(ascii: "}"))
         }
-        w.byte(UInt8(ascii: "]"))
-        return w.bytes
     }
 
     // MARK: endpoints

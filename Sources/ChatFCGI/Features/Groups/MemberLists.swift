@@ -58,7 +58,7 @@ struct RenderedMemberList {
                                   fullAt: fullAt, maskedAt: maskedAt, end: w.bytes.count))
             // The avatars: the same rule as GroupsFeature.headUrlsColumn (non-empty, first nine).
             if headCount < 9 {
-                row.withBytes(3 + 4) { head in
+                row.withBytes(3 + Profile.headUrlColumn) { head in
                     guard !head.isEmpty else { return }
                     if headCount > 0 { heads.byte(UInt8(ascii: ",")) }
                     heads.string(utf8: head)

@@ -281,15 +281,12 @@ public final class MessagesFeature {
         historyHints.remember(conversation, for: hintKey)
         let rows = try page ?? db.query(MessagesFeature.historyPageSQL, [conversation.id, before, conversation.visibleFrom, size])
         let me = c.userId
-        // The contract wants oldest first.
-        var w = JSONWriter(capacity: 64 + rows.rowCount * 200)
-        w.byte(UInt8(ascii: "["))
-        for index in stride(from: rows.rowCount - 1, through: 0, by: -1) {
-            let row = rows[index]
+        // The contract wants oldest first: the page is read newest first.
+        let answer = JSONWriter.array(count: rows.rowCount, bytesPerElement: 200) { position, w in
+            let row = rows[rows.rowCount - 1 - position]
             let from = row.int64Value(2)
             // In a direct chat a message goes to whichever of the two did not send it.
             let addressee = destType == 2 ? destId : (from == me ? destId : me)
-            if index < rows.rowCount - 1 { w.byte(UInt8(ascii: ",")) }
             w.raw("{\"msgId\":")
             w.int(row.int64Value(0))
             w.raw(",\"seq\":")
@@ -308,8 +305,7 @@ public final class MessagesFeature {
             w.int(row.int64Value(5))
             w.byte(UInt8(ascii: "}"))
         }
-        w.byte(UInt8(ascii: "]"))
-        return .ok(.bytes(w.bytes))
+        return .ok(.bytes(answer))
     }
 
     // MARK: markRead and unread
@@ -390,8 +386,8 @@ public final class MessagesFeature {
             var statements: [(sql: String, params: [PGBindable?])] = []
             if !toCount.isEmpty {
                 let params: [PGBindable?] = [
-                    PGArray(toCount.map { candidates[$0.index][0] }), PGArray(toCount.map(\.after)),
-                    PGArray(toCount.map { candidates[$0.index][3] }), PGArray(toCount.map { candidates[$0.index][5] }),
+                    PGArray(toCount.map { asked[$0.index].conversationId }), PGArray(toCount.map(\.after)),
+                    PGArray(toCount.map { asked[$0.index].lastSeq }), PGArray(toCount.map { asked[$0.index].visibleFrom }),
                     userId,
                 ]
                 statements.append((MessagesFeature.unreadCountSQL, params))
@@ -408,7 +404,7 @@ public final class MessagesFeature {
                 var unread: [JSON] = []
                 for (candidate, fact) in zip(candidates, counts) where fact.count > 0 {
                     unread.append(.object([("destId", .int(candidate[1])), ("destType", .int(candidate[2])),
-                                           ("count", .int(fact.count)), ("lastSeq", .int(candidate[3]))]))
+                                           ("count", .int(fact.count)), ("lastSeq", .int(fact.lastSeq))]))
                 }
                 if let index = data.firstIndex(where: { $0.0 == "unread" }) { data[index].1 = .array(unread) }
             }

@@ -250,11 +250,8 @@ public final class SocialFeature {
 
     /// `ready.friends`, written straight from `friendListSQL`'s rows.
     static func renderFriendList(_ result: PGResult) -> [UInt8] {
-        var w = JSONWriter(capacity: 64 + result.rowCount * 320)
-        w.byte(UInt8(ascii: "["))
-        for index in 0..<result.rowCount {
+        JSONWriter.array(count: result.rowCount, bytesPerElement: 320) { index, w in
             let row = result[index]
-            if index > 0 { w.byte(UInt8(ascii: ",")) }
             w.byte(UInt8(ascii: "{"))
             Profile.writeFields(row, offset: 0, revealMobile: true, into: &w)
             w.raw(",\"remark\":")
@@ -263,8 +260,6 @@ public final class SocialFeature {
             w.int(row.int64Value(Profile.columnCount + 1))
             w.byte(UInt8(ascii: "}"))
         }
-        w.byte(UInt8(ascii: "]"))
-        return w.bytes
     }
 
     /// The relation as columns to join into another statement (getUserById, queryUser): remark
@@ -338,34 +333,20 @@ public final class SocialFeature {
             if groups == nil { statements.append(GroupsFeature.groupsOfStatement(userId)) }
             if settings == nil { statements.append((SocialFeature.settingListsSQL, [userId])) }
             return AccountsFeature.ReadyPlan(statements: statements) { results, data in
+                // The cached copy, or the next result rendered and kept at the version read above.
                 var next = 0
-                func render(_ cached: [UInt8]?, _ render: (PGResult) throws -> [UInt8]) rethrows -> [UInt8] {
+                func take<Value>(_ cached: Value?, _ cache: VersionedCache<Value>, _ version: Int64,
+                                 _ render: (PGResult) throws -> Value) rethrows -> Value {
                     if let cached { return cached }
-                    defer { next += 1 }
-                    return try render(results[next])
+                    let value = try render(results[next])
+                    next += 1
+                    cache.store(value, for: userId, version: version)
+                    return value
                 }
-                let friendBytes = render(friends) { result in
-                    let bytes = SocialFeature.renderFriendList(result)
-                    self.friendLists.store(bytes, for: userId, version: friendVersion)
-                    return bytes
-                }
-                let requestBytes = render(requests) { result in
-                    let bytes = SocialFeature.renderRequests(result)
-                    self.requestLists.store(bytes, for: userId, version: requestVersion)
-                    return bytes
-                }
-                let groupBytes = try render(groups) { result in
-                    let bytes = try self.groups.renderGroupsOf(result, db: try c.db)
-                    self.groupLists.store(bytes, for: userId, version: groupVersion)
-                    return bytes
-                }
-                let settingLists: RenderedSettingLists
-                if let settings {
-                    settingLists = settings
-                } else {
-                    settingLists = SocialFeature.renderSettingLists(results[next])
-                    self.settingLists.store(settingLists, for: userId, version: settingVersion)
-                }
+                let friendBytes = take(friends, self.friendLists, friendVersion, SocialFeature.renderFriendList)
+                let requestBytes = take(requests, self.requestLists, requestVersion, SocialFeature.renderRequests)
+                let groupBytes = try take(groups, self.groupLists, groupVersion) { try self.groups.renderGroupsOf($0, db: try c.db) }
+                let settingLists = take(settings, self.settingLists, settingVersion, SocialFeature.renderSettingLists)
                 for index in data.indices {
                     switch data[index].0 {
                     case "friends": data[index].1 = .bytes(friendBytes)
@@ -395,11 +376,8 @@ public final class SocialFeature {
 
     /// `ready.requests`, written straight from `requestListSQL`'s rows.
     static func renderRequests(_ result: PGResult) -> [UInt8] {
-        var w = JSONWriter(capacity: 64 + result.rowCount * 400)
-        w.byte(UInt8(ascii: "["))
-        for index in 0..<result.rowCount {
+        JSONWriter.array(count: result.rowCount, bytesPerElement: 400) { index, w in
             let row = result[index]
-            if index > 0 { w.byte(UInt8(ascii: ",")) }
             w.raw("{\"requestId\":")
             w.int(row.int64Value(0))
             w.raw(",\"fromId\":")
@@ -416,7 +394,5 @@ public final class SocialFeature {
             Profile.writeFields(row, offset: 6, revealMobile: false, into: &w)
             w.raw("}}")
         }
-        w.byte(UInt8(ascii: "]"))
-        return w.bytes
     }
 }
