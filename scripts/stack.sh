@@ -16,7 +16,9 @@
 # NGINX_KEEPALIVE (derived, see render_nginx), CHAT_BIN ($ROOT/.build/release/chat-fcgi),
 # HTTP_RATE_LIMIT (off: the plain-HTTP port skips nginx's per-address limits so that test suites
 # can register many users; the HTTPS port always has them, as in production),
-# STACK_EXTRA_CONFIG (lines appended to the generated chat-fcgi.conf).
+# STACK_EXTRA_CONFIG (lines appended to the generated chat-fcgi.conf), UPLOAD_MAX_MIB (empty: the
+# production limit of /chat/doUploads, 200 MiB by API.md §9; a number raises it, in nginx and in
+# the app, for this stack only: make bench's throwaway stack takes its 1 GiB upload this way).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +37,7 @@ NGINX_KEEPALIVE="${NGINX_KEEPALIVE:-}"
 CHAT_BIN="${CHAT_BIN:-$ROOT/.build/release/chat-fcgi}"
 HTTP_RATE_LIMIT="${HTTP_RATE_LIMIT:-off}"
 STACK_EXTRA_CONFIG="${STACK_EXTRA_CONFIG:-}"
+UPLOAD_MAX_MIB="${UPLOAD_MAX_MIB:-}"
 
 # The toolchain: the one on PATH, else the machine's /opt/swift.
 if ! command -v swift >/dev/null 2>&1 && [ -d /opt/swift/usr/bin ]; then PATH="/opt/swift/usr/bin:$PATH"; fi
@@ -62,6 +65,7 @@ done
 [[ "$WORKERS" =~ ^[0-9]+$ ]] || die "WORKERS must be a number: $WORKERS"
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive number: $THREADS"
 [[ "$NGINX_WORKERS" =~ ^[1-9][0-9]*$ ]] || die "NGINX_WORKERS must be a positive number: $NGINX_WORKERS"
+[[ -z "$UPLOAD_MAX_MIB" || "$UPLOAD_MAX_MIB" =~ ^[1-9][0-9]{0,4}$ ]] || die "UPLOAD_MAX_MIB must be a number of MiB: $UPLOAD_MAX_MIB"
 [[ -z "$NGINX_KEEPALIVE" || "$NGINX_KEEPALIVE" =~ ^[1-9][0-9]*$ ]] || die "NGINX_KEEPALIVE must be a positive number"
 case "$HTTP_RATE_LIMIT" in on|off) ;; *) die "HTTP_RATE_LIMIT must be on or off" ;; esac
 
@@ -390,6 +394,9 @@ version.ios.url = https://apps.apple.com/app/id0000000000
 version.ios.force = 0
 version.ios.note = local stack
 EOF
+    if [ -n "$UPLOAD_MAX_MIB" ]; then
+        printf '# UPLOAD_MAX_MIB (this stack only)\nmax_file_bytes = %d\n' $((UPLOAD_MAX_MIB * 1048576)) >>"$CONF.tmp"
+    fi
     if [ -n "$STACK_EXTRA_CONFIG" ]; then
         printf '# STACK_EXTRA_CONFIG\n%s\n' "$STACK_EXTRA_CONFIG" >>"$CONF.tmp"
     fi
@@ -466,9 +473,22 @@ render_nginx() {
     if [ "$keepalive" -lt 1 ]; then keepalive=1; fi
     # Root-run nginx workers can read whatever the (root-run) app wrote; harmless locally.
     if is_root; then user_line="user root;"; fi
+    # The production locations, or a copy with a larger doUploads limit (UPLOAD_MAX_MIB).
+    local locations="$ROOT/deploy/nginx-chat.conf"
+    if [ -n "$UPLOAD_MAX_MIB" ]; then
+        locations="$NGX_DIR/nginx-chat.conf"
+        sed "/^location = \/chat\/doUploads /,/^}/ s/client_max_body_size [^;]*;/client_max_body_size ${UPLOAD_MAX_MIB}m;/" \
+            "$ROOT/deploy/nginx-chat.conf" >"$locations.tmp"
+        grep -q "client_max_body_size ${UPLOAD_MAX_MIB}m;" "$locations.tmp" \
+            || die "could not raise the doUploads limit in a copy of deploy/nginx-chat.conf"
+        mv "$locations.tmp" "$locations"
+    else
+        rm -f "$NGX_DIR/nginx-chat.conf"
+    fi
     cat >"$NGX_CONF.tmp" <<EOF
 # Written by scripts/stack.sh up: edits are overwritten. The app's locations are the production
-# ones: $ROOT/deploy/nginx-chat.conf; the http-level block is copied from deploy/nginx.conf.
+# ones: $locations (a copy with a larger doUploads limit when UPLOAD_MAX_MIB is set);
+# the http-level block is copied from deploy/nginx.conf.
 $user_line
 worker_processes $NGINX_WORKERS;
 # Parked long-polls (/chat/sync) hold a client and an upstream connection each.
@@ -503,7 +523,7 @@ $shared
         server_name localhost;
         set \$chat_uploads_dir $UPLOADS_DIR;
         set \$chat_ratelimit $HTTP_RATE_LIMIT;
-        include $ROOT/deploy/nginx-chat.conf;
+        include $locations;
     }
 
     server {
@@ -513,7 +533,7 @@ $shared
         ssl_certificate_key $TLS_KEY;
         set \$chat_uploads_dir $UPLOADS_DIR;
         set \$chat_ratelimit on;
-        include $ROOT/deploy/nginx-chat.conf;
+        include $locations;
     }
 }
 EOF
