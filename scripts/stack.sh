@@ -465,11 +465,11 @@ render_nginx() {
     shared="$(sed -n '/BEGIN chat-http-shared/,/END chat-http-shared/p' "$ROOT/deploy/nginx.conf")"
     [[ "$shared" == *"log_format chat"* && "$shared" == *"END chat-http-shared"* ]] \
         || die "deploy/nginx.conf lacks its BEGIN/END chat-http-shared block"
-    # Keepalive sizing rule (see deploy/nginx.conf): nginx workers x keepalive <= half the app's
-    # threads. Reference box: 2 app workers x 8 threads, 2 nginx workers -> keepalive 4.
+    # Keepalive sizing rule (see deploy/nginx.conf): nginx workers x keepalive = twice the app's
+    # threads. Reference box: 2 app workers x 8 threads, 2 nginx workers -> keepalive 16.
     app_workers="$WORKERS"
     if [ "$app_workers" -eq 0 ]; then app_workers="$(nproc)"; fi
-    keepalive="${NGINX_KEEPALIVE:-$(( app_workers * THREADS / (2 * NGINX_WORKERS) ))}"
+    keepalive="${NGINX_KEEPALIVE:-$(( 2 * app_workers * THREADS / NGINX_WORKERS ))}"
     if [ "$keepalive" -lt 1 ]; then keepalive=1; fi
     # Root-run nginx workers can read whatever the (root-run) app wrote; harmless locally.
     if is_root; then user_line="user root;"; fi
@@ -510,7 +510,7 @@ $shared
     uwsgi_temp_path $NGX_DIR/tmp/uwsgi;
     scgi_temp_path $NGX_DIR/tmp/scgi;
 
-    # $NGINX_WORKERS nginx workers x keepalive $keepalive <= half of $app_workers app workers x $THREADS threads.
+    # $NGINX_WORKERS nginx workers x keepalive $keepalive = twice $app_workers app workers x $THREADS threads.
     upstream chat_fcgi {
         server unix:$APP_SOCK;
         keepalive $keepalive;

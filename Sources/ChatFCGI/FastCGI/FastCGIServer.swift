@@ -4,23 +4,24 @@ import Foundation
 /// The FastCGI side of one worker process: `threads` threads serve requests from a listening
 /// socket shared with the other worker processes.
 ///
-/// Each thread runs its own `poll` loop over the listening socket and the kept-alive nginx
-/// connections it owns. libfcgi parses the protocol; the accept itself is done here (non-blocking,
-/// on a socket every worker shares) so that a thread never sleeps inside `accept` or inside a read
-/// on an idle kept-alive connection. That gives two things libfcgi's blocking `FCGX_Accept_r`
-/// loop cannot: an idle kept-alive connection never pins a thread (requests do not queue behind
-/// idle connections), and a graceful stop can wake every thread at once through a pipe.
+/// The threads of a process wait in one shared `epoll` set holding the listening socket, the
+/// kept-alive nginx connections that are idle, the parking lot's ready pipe and the shutdown pipe.
+/// libfcgi parses the protocol; the accept itself is done here (non-blocking, on a socket every
+/// worker shares) so that a thread never sleeps inside `accept` or inside a read on an idle
+/// kept-alive connection. Each idle connection is armed with `EPOLLONESHOT` and each thread takes
+/// one event at a time, so a request on any kept-alive connection of the process goes to whichever
+/// thread is free: no connection belongs to a thread, and requests never queue behind a busy one
+/// while another thread idles (libfcgi's blocking `FCGX_Accept_r` loop pins a thread to each
+/// kept-alive connection instead). A graceful stop wakes the threads through the shutdown pipe.
 public final class FastCGIServer: @unchecked Sendable {
     public typealias Handler = (FastCGIExchange) -> Void
 
     let listenFD: Int32
     let threadCount: Int
-    /// A thread stops accepting new connections while it owns this many.
-    let maxConnectionsPerThread: Int
     let slowRequestNanos: UInt64
     let makeHandler: () -> Handler
 
-    /// Written once when the server starts draining; every thread polls its read end.
+    /// Written once when the server starts draining; its read end is in the shared epoll set.
     private var shutdownPipe: [Int32] = [-1, -1]
     private let lock = NSLock()
     private var draining = false
@@ -30,6 +31,16 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Long-polls waiting without a thread.
     public let parking = ParkingLot()
 
+    /// The epoll set every thread of this process waits in (see the type's comment).
+    private var epollFD: Int32 = -1
+    /// Idle kept-alive connections armed in `epollFD`, by address. A thread that gets an event for
+    /// a connection takes it out of here before touching it; one that finds it gone (closed by the
+    /// drain) skips the event. Arming and the drain hold `armedLock`, so no connection is armed
+    /// after the drain closed the idle ones.
+    private let armedLock = NSLock()
+    private var armed: [UInt: UnsafeMutablePointer<FCGX_Request>] = [:]
+    private var armedClosed = false
+
     /// What each thread is doing right now, for the slow-request watchdog.
     final class RequestSlot: @unchecked Sendable {
         let lock = NSLock()
@@ -38,11 +49,9 @@ public final class FastCGIServer: @unchecked Sendable {
         var reported = false
     }
 
-    public init(listenFD: Int32, threads: Int, maxConnectionsPerThread: Int = 4, slowRequestMillis: Int,
-                makeHandler: @escaping () -> Handler) {
+    public init(listenFD: Int32, threads: Int, slowRequestMillis: Int, makeHandler: @escaping () -> Handler) {
         self.listenFD = listenFD
         self.threadCount = threads
-        self.maxConnectionsPerThread = maxConnectionsPerThread
         self.slowRequestNanos = UInt64(slowRequestMillis) * 1_000_000
         self.makeHandler = makeHandler
     }
@@ -60,6 +69,14 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Starts the threads and returns at once.
     public func start() {
         shutdownPipe = makeCloseOnExecPipe()
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        // The listening socket is shared with the other worker processes: EPOLLEXCLUSIVE wakes
+        // one process's set (not all) for a new connection, and within a set one thread waits
+        // at a time. The shutdown pipe is one-shot: the thread that gets it closes the idle
+        // connections; the others see `isDraining` at their next wake-up (at most 250 ms).
+        watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue)
+        watch(shutdownPipe[0], token: Self.shutdownToken, events: EPOLLIN.rawValue | EPOLLONESHOT.rawValue)
+        watch(parking.readyPipe[0], token: Self.parkingToken, events: EPOLLIN.rawValue)
         slots = (0..<threadCount).map { _ in RequestSlot() }
         runningThreads = threadCount
         for index in 0..<threadCount {
@@ -133,14 +150,71 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    /// One thread's loop over its connections.
+    // MARK: the shared epoll set
+
+    /// epoll_event.data of the three fixed descriptors; a connection's is its request's address
+    /// (never below 4096).
+    static let shutdownToken: UInt64 = 1
+    static let listenToken: UInt64 = 2
+    static let parkingToken: UInt64 = 3
+
+    private func watch(_ fd: Int32, token: UInt64, events: UInt32) {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = token
+        _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
+    }
+
+    /// Puts an idle kept-alive connection (back) into the set, for the next request on it to wake
+    /// one thread. Returns false when the server is draining: the caller closes the connection.
+    fileprivate func arm(_ request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
+        let key = UInt(bitPattern: request)
+        armedLock.lock()
+        defer { armedLock.unlock() }
+        if armedClosed { return false }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLONESHOT.rawValue
+        event.data.u64 = UInt64(key)
+        let fd = request.pointee.ipcFd
+        // A connection that was served after an event is still in the set (disabled by
+        // EPOLLONESHOT); a new one, or one back from the parking lot before its first event, is not.
+        if epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) != 0 {
+            guard errno == ENOENT, epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else { return false }
+        }
+        armed[key] = request
+        return true
+    }
+
+    /// The connection an event names, now owned by the calling thread; nil when the drain closed it.
+    fileprivate func takeArmed(_ token: UInt64) -> UnsafeMutablePointer<FCGX_Request>? {
+        armedLock.withLock { armed.removeValue(forKey: UInt(truncatingIfNeeded: token)) }
+    }
+
+    fileprivate var hasArmed: Bool { armedLock.withLock { !armed.isEmpty } }
+
+    /// Stops accepting and closes every idle connection; nginx retries a request that raced with
+    /// the close on another connection (fastcgi_next_upstream).
+    fileprivate func closeIdleConnections() {
+        let idle: [UnsafeMutablePointer<FCGX_Request>] = armedLock.withLock {
+            armedClosed = true
+            defer { armed.removeAll() }
+            return Array(armed.values)
+        }
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
+        for request in idle {
+            _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, request.pointee.ipcFd, nil)
+            request.pointee.detached = 1
+            FCGX_Free(request, 1)
+            request.deallocate()
+        }
+    }
+
+    /// One thread's loop: one event at a time from the shared set.
     final class ConnectionLoop {
         let server: FastCGIServer
         let slot: RequestSlot
         let handler: Handler
-        var idle: [UnsafeMutablePointer<FCGX_Request>] = []
         var spare: [UnsafeMutablePointer<FCGX_Request>] = []
-        var pollSet: [pollfd] = []
 
         init(server: FastCGIServer, slot: RequestSlot, handler: @escaping Handler) {
             self.server = server
@@ -149,54 +223,27 @@ public final class FastCGIServer: @unchecked Sendable {
         }
 
         func run() {
-            var draining = false
             let parking = server.parking
+            var event = epoll_event()
             while true {
-                if !draining && server.isDraining {
-                    draining = true
-                    // Idle kept-alive connections are closed now; nginx retries a request that
-                    // raced with the close on another connection (fastcgi_next_upstream).
-                    for connection in idle { release(connection) }
-                    idle.removeAll()
-                }
-                if draining && idle.isEmpty && parking.parkedCount == 0 && parking.readyCount == 0 { break }
-
-                pollSet.removeAll(keepingCapacity: true)
-                // While draining, the shutdown pipe stays readable: leave it out, or poll would spin.
-                pollSet.append(pollfd(fd: draining ? -1 : server.shutdownPipe[0], events: Int16(POLLIN), revents: 0))
-                let accepting = !draining && idle.count < server.maxConnectionsPerThread
-                pollSet.append(pollfd(fd: accepting ? server.listenFD : -1, events: Int16(POLLIN), revents: 0))
-                pollSet.append(pollfd(fd: parking.readyPipe[0], events: Int16(POLLIN), revents: 0))
-                for connection in idle {
-                    pollSet.append(pollfd(fd: connection.pointee.ipcFd, events: Int16(POLLIN), revents: 0))
-                }
-                let ready = poll(&pollSet, nfds_t(pollSet.count), draining ? 100 : 1000)
-                if ready <= 0 { continue }
-
-                // The kept-alive connections with a request waiting (the poll set matches `idle`
-                // as it was before anything below adds to it) …
-                var stillIdle: [UnsafeMutablePointer<FCGX_Request>] = []
-                let polled = idle
-                idle.removeAll(keepingCapacity: true)
-                for (index, connection) in polled.enumerated() {
-                    if pollSet[index + 3].revents != 0 {
-                        serve(connection)
-                    } else {
-                        stillIdle.append(connection)
-                    }
-                }
-                idle.append(contentsOf: stillIdle)
-                // … then a parked request that is due …
-                if pollSet[2].revents != 0 {
+                let draining = server.isDraining
+                if draining && !server.hasArmed && parking.parkedCount == 0 && parking.readyCount == 0 { break }
+                // One event per call, so that the other ready connections go to other threads.
+                let n = epoll_wait(server.epollFD, &event, 1, draining ? 100 : 250)
+                if n <= 0 { continue }
+                switch event.data.u64 {
+                case FastCGIServer.shutdownToken:
+                    server.closeIdleConnections()
+                case FastCGIServer.listenToken:
+                    if !server.isDraining { acceptOne() }
+                case FastCGIServer.parkingToken:
                     var byte: UInt8 = 0
                     if read(parking.readyPipe[0], &byte, 1) == 1, let parked = parking.takeReady() {
                         parked.exchange.isResuming = true
                         dispatch(parked.request, parked.exchange)
                     }
-                }
-                // … then a new connection.
-                if accepting && pollSet[1].revents != 0 {
-                    acceptOne()
+                default:
+                    if let connection = server.takeArmed(event.data.u64) { serve(connection) }
                 }
             }
             for connection in spare { connection.deallocate() }
@@ -256,17 +303,9 @@ public final class FastCGIServer: @unchecked Sendable {
             }
             request.pointee.detached = 1
             FCGX_Finish_r(request)
-            if request.pointee.ipcFd >= 0 {
-                idle.append(request)
-            } else {
+            if request.pointee.ipcFd < 0 || !server.arm(request) {
                 recycle(request)
             }
-        }
-
-        private func release(_ request: UnsafeMutablePointer<FCGX_Request>) {
-            request.pointee.detached = 1
-            FCGX_Free(request, 1)
-            recycle(request)
         }
 
         private func recycle(_ request: UnsafeMutablePointer<FCGX_Request>) {

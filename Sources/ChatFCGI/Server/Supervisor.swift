@@ -83,7 +83,7 @@ public final class Supervisor {
         let fd = FCGX_OpenSocket(config.listen, 1024)
         guard fd >= 0 else { throw ListenError(description: "cannot listen on \(config.listen)") }
         if !isTCP { chmod(config.listen, mode_t(config.socketMode)) }
-        // Non-blocking: every worker thread polls this socket and only one wins each accept.
+        // Non-blocking: every worker thread waits for this socket (epoll) and only one wins each accept.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         // Keep it above the descriptors a child gets (3 and 4), close-on-exec in the supervisor.
         listenFD = fcntl(fd, F_DUPFD_CLOEXEC, 10)
