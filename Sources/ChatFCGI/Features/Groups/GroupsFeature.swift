@@ -363,19 +363,23 @@ public final class GroupsFeature {
     func getGroupMember(_ c: RequestContext) throws -> Response {
         let groupId = try c.params.requiredId("groupId")
         _ = try c.params.string("version", maxLength: 64) // accepted and ignored, as the contract says
-        let me = c.me
-        // One round trip (with the session check): the group's owner, the list's version, whether
-        // the caller is a member, and the caller's friends (whose mobiles the answer shows in full).
+        // One statement (the session check included): the group's owner, the list's version,
+        // whether the caller is a member, and the caller's friends (whose mobiles the answer shows
+        // in full). No row: no live session (401); NULL group columns: no such group.
         // The version is read before the list (below), never after: see VersionedCache.
-        let state = try c.pipelineAsUser([("""
-            SELECT g.owner_id, COALESCE((SELECT v.version FROM member_list_versions v WHERE v.group_id = g.id), 0),
-                   EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = \(me.sql)),
-                   ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = \(me.sql) ORDER BY f.friend_id)
-            FROM groups g WHERE g.id = $2 AND g.dissolved_at IS NULL
-            """, [me.param, groupId])])[0]
-        guard let group = state.first else { return .outcome(-1, "no such group") }
-        guard group.boolValue(2) else { throw HTTPError.forbidden("only members can list the members") }
-        let version = group.int64Value(1)
+        let (who, whoParam) = SessionStatements.whoCTE(c)
+        let state = try c.db.query("""
+            WITH who AS (\(who))
+            SELECT who.id, who.stale,
+                   g.owner_id, COALESCE((SELECT v.version FROM member_list_versions v WHERE v.group_id = g.id), 0),
+                   EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = who.id),
+                   ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = who.id ORDER BY f.friend_id)
+            FROM who LEFT JOIN groups g ON g.id = $2 AND g.dissolved_at IS NULL
+            """, [whoParam, groupId])
+        try c.adoptSession(userId: state.first?.int64(0), refreshNeeded: state.first?.boolValue(1) ?? false)
+        guard let group = state.first, !group.isNull(2) else { return .outcome(-1, "no such group") }
+        guard group.boolValue(4) else { throw HTTPError.forbidden("only members can list the members") }
+        let version = group.int64Value(3)
         let list: RenderedMemberList
         if let cached = lists.members.value(for: groupId, version: version) {
             list = cached
@@ -384,9 +388,9 @@ public final class GroupsFeature {
             lists.members.store(list, for: groupId, version: version)
             lists.headUrls.store(list.headUrls, for: groupId, version: version)
         }
-        let friends = group.int64Array(3) // ascending, for binary search
+        let friends = group.int64Array(5) // ascending, for binary search
         return .ok(reserving: list.bytes.count) { body in
-            list.write(ownerId: group.int64(0), viewer: c.userId, friends: friends, into: &body)
+            list.write(ownerId: group.int64(2), viewer: c.userId, friends: friends, into: &body)
         }
     }
 

@@ -360,6 +360,8 @@ final class GroupsTests: StackTestCase {
         assertReply(client.groupMembers(outsider, groupId), status: 403, code: -1, "a non-member")
         assertReply(client.call(outsider, "/chat/getGroupMember", ["groupId": String(groupId), "version": "17"]),
                     status: 403, code: -1, "a non-member, with version")
+        assertReply(client.call(b, "/chat/getGroupMember", ["groupId": "9000000000000000000"]),
+                    status: 200, code: -1, "no such group")
 
         let reply = client.call(b, "/chat/getGroupMember", ["groupId": String(groupId), "version": "whatever-1"])
         assertOK(reply, "version is accepted and ignored")
