@@ -38,6 +38,12 @@ public final class RequestContext {
         try Responder.checkClaimedUser(request, userId)
     }
 
+    /// `adoptSession` from a row that starts with `SessionStatements.whoCTE`'s two columns (the
+    /// session's user and whether its use is stale); no row: no live session.
+    public func adoptSession(whoRow row: PGRow?) throws {
+        try adoptSession(userId: row?.int64(0), refreshNeeded: row?.boolValue(1) ?? false)
+    }
+
     /// Runs independent statements in one round trip as the acting user. On a route that
     /// authenticates in its queries, the session check rides in the same round trip, and the
     /// statements name the user with `me`; a missing or expired session is 401.

@@ -47,6 +47,18 @@ final class FastCGIServerTests: XCTestCase {
 
     // MARK: harness
 
+    /// Calls `body` with the unix socket address of `path` (for bind or connect).
+    static func withAddress(of path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8).prefix(raw.count - 1))
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
     final class Harness {
         let server: FastCGIServer
         let path: String
@@ -89,17 +101,7 @@ final class FastCGIServerTests: XCTestCase {
         static func listen(at path: String) throws -> Int32 {
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw POSIXError(.EIO) }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                let bytes = Array(path.utf8)
-                raw.copyBytes(from: bytes.prefix(raw.count - 1))
-            }
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
+            let bound = FastCGIServerTests.withAddress(of: path) { bind(fd, $0, $1) }
             guard bound == 0, Glibc.listen(fd, 64) == 0 else { close(fd); throw POSIXError(.EADDRINUSE) }
             // As the supervisor does: every thread waits on it, one wins each accept.
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -114,16 +116,7 @@ final class FastCGIServerTests: XCTestCase {
 
         init(path: String) throws {
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                raw.copyBytes(from: Array(path.utf8).prefix(raw.count - 1))
-            }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
+            let connected = FastCGIServerTests.withAddress(of: path) { Glibc.connect(fd, $0, $1) }
             guard fd >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
             // A request that waits behind a busy thread shows as a time-out, not a hang.
             var timeout = timeval(tv_sec: 3, tv_usec: 0)

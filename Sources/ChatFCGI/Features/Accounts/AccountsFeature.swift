@@ -187,7 +187,7 @@ public final class AccountsFeature {
             WITH who AS (\(who))
             SELECT who.id, who.stale, \(columns) FROM who JOIN users u ON u.id = who.id
             """, [whoParam])
-        try c.adoptSession(userId: user.first?.int64(0), refreshNeeded: user.first?.boolValue(1) ?? false)
+        try c.adoptSession(whoRow: user.first)
         guard let row = user.first else { throw HTTPError.unauthorized }
         let profile = Profile(row: row, offset: 2)
         var data: [(String, JSON)] = [
@@ -327,7 +327,7 @@ public final class AccountsFeature {
                 FROM (\(Sessions.liveSessionSQL)) AS live
                 LEFT JOIN users u ON u.id = $2 \(relationSQL?.joins ?? "")
                 """, [SessionStatements().tokenParameter(token), destId])
-            try c.adoptSession(userId: result.first?.int64(0), refreshNeeded: result.first?.boolValue(1) ?? false)
+            try c.adoptSession(whoRow: result.first)
             row = result.first
         } else {
             let relationSQL = relationColumns?("$1::bigint", "u.id")

@@ -376,7 +376,7 @@ public final class GroupsFeature {
                    ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = who.id ORDER BY f.friend_id)
             FROM who LEFT JOIN groups g ON g.id = $2 AND g.dissolved_at IS NULL
             """, [whoParam, groupId])
-        try c.adoptSession(userId: state.first?.int64(0), refreshNeeded: state.first?.boolValue(1) ?? false)
+        try c.adoptSession(whoRow: state.first)
         guard let group = state.first, !group.isNull(2) else { return .outcome(-1, "no such group") }
         guard group.boolValue(4) else { throw HTTPError.forbidden("only members can list the members") }
         let version = group.int64Value(3)

@@ -86,7 +86,7 @@ public final class MessagesFeature {
     /// Completes the session check from `readableConversationStatement`'s result (401 without a
     /// live session) and returns the conversation, if readable.
     static func decodeReadableConversation(_ c: RequestContext, _ found: PGResult) throws -> Conversation? {
-        try c.adoptSession(userId: found.first?.int64(0), refreshNeeded: found.first?.boolValue(1) ?? false)
+        try c.adoptSession(whoRow: found.first)
         guard let row = found.first, let id = row.int64(2) else { return nil }
         return Conversation(id: id, visibleFrom: row.int64Value(3))
     }
@@ -119,7 +119,7 @@ public final class MessagesFeature {
                         WHERE kind = 1 AND user_low = LEAST(who.id, $2) AND user_high = GREATEST(who.id, $2))
                 FROM who
                 """, [firstParam, destId]).first
-            try c.adoptSession(userId: row?.int64(0), refreshNeeded: row?.boolValue(1) ?? false)
+            try c.adoptSession(whoRow: row)
             me = c.userId
             guard let row else { throw HTTPError.unauthorized }
             guard destId != me else { return .outcome(-1, "you cannot message yourself") }
@@ -137,7 +137,7 @@ public final class MessagesFeature {
                        (SELECT id FROM conversations WHERE kind = 2 AND group_id = $2)
                 FROM who
                 """, [firstParam, destId]).first
-            try c.adoptSession(userId: row?.int64(0), refreshNeeded: row?.boolValue(1) ?? false)
+            try c.adoptSession(whoRow: row)
             me = c.userId
             guard let row, row.boolValue(2) else { return .outcome(-1, "only members can message a group") }
             conversationId = row.int64(3)
