@@ -16,6 +16,12 @@ public enum Application {
         let social = SocialFeature(groups: groups, listCacheBytes: (listCacheBytes - listCacheBytes / 16) / 2)
         social.register(on: router)
         accounts.relationColumns = SocialFeature.relationColumns
+        // A share of getUserById's cache memory for the relations; sessions and profiles have the rest.
+        let relations = RelationCache(budgetBytes: config.profileCacheMiB << 19)
+        accounts.cachedRelation = { me, other in
+            relations.relation(of: me, to: other).map { ($0.isFriend, $0.remark, $0.blocked) }
+        }
+        accounts.relationFill = { me in relations.fill(for: me) }
         accounts.readyContributors.append { context in social.readyPart(context) }
         let messages = MessagesFeature(unreadCacheBytes: listCacheBytes / 16)
         messages.register(on: router)

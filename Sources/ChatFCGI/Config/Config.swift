@@ -19,6 +19,8 @@ public struct Config: Sendable {
     public var slowRequestMs = 1000
     /// Memory per worker process for rendered friend and member lists (VersionedCache), MiB.
     public var listCacheMiB = 64
+    /// Memory per worker process for getUserById's sessions, profiles and relations (0: off), MiB.
+    public var profileCacheMiB = 32
     public var shutdownTimeoutSeconds = 30
     public var smsSender = "outbox"
     public var smsOutbox = "/var/lib/chat-fcgi/sms-outbox.jsonl"
@@ -83,7 +85,7 @@ public struct Config: Sendable {
     static let knownKeys: [String] = [
         "listen", "socket_mode", "workers", "threads", "pid_file", "database", "sql_dir", "uploads_dir",
         "uploads_url", "max_form_bytes", "max_image_bytes", "max_file_bytes", "slow_request_ms",
-        "list_cache_mib",
+        "list_cache_mib", "profile_cache_mib",
         "shutdown_timeout_s", "sms_sender", "sms_outbox", "sms_command", "secret_key_file",
         "payment_secret_file", "log_level",
         "version.android", "version.android.url", "version.android.force", "version.android.note",
@@ -118,6 +120,7 @@ public struct Config: Sendable {
             case "max_file_bytes": maxFileBytes = try int(1024...(16 << 30))
             case "slow_request_ms": slowRequestMs = try int(1...3_600_000)
             case "list_cache_mib": listCacheMiB = try int(0...65536)
+            case "profile_cache_mib": profileCacheMiB = try int(0...65536)
             case "shutdown_timeout_s": shutdownTimeoutSeconds = try int(1...3600)
             case "sms_sender":
                 guard value == "outbox" || value == "command" else {

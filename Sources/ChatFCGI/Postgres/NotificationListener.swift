@@ -6,20 +6,23 @@ import Foundation
 /// clients are waiting for.
 ///
 /// When the connection drops (e.g. PostgreSQL restarts) it reconnects with backoff and then calls
-/// `onReconnect`, since notifications sent while it was away are lost.
+/// `onReconnect`, since notifications sent while it was away are lost. `onConnectionChange` hears
+/// of every LISTEN that took effect (true) and every loss (false), the first connection included.
 public final class NotificationListener: @unchecked Sendable {
     let conninfo: String
     let channel: String
     let onNotify: (String) -> Void
     let onReconnect: () -> Void
+    let onConnectionChange: (Bool) -> Void
 
     public init(conninfo: String, channel: String, onNotify: @escaping (String) -> Void,
-                onReconnect: @escaping () -> Void) {
+                onReconnect: @escaping () -> Void, onConnectionChange: @escaping (Bool) -> Void = { _ in }) {
         precondition(channel.allSatisfy { $0.isLetter || $0 == "_" }, "channel names are identifiers")
         self.conninfo = conninfo
         self.channel = channel
         self.onNotify = onNotify
         self.onReconnect = onReconnect
+        self.onConnectionChange = onConnectionChange
     }
 
     public func start() {
@@ -43,8 +46,10 @@ public final class NotificationListener: @unchecked Sendable {
                 }
                 firstConnect = false
                 backoff = 100_000
+                onConnectionChange(true)
                 try listen(db)
             } catch {
+                onConnectionChange(false)
                 Log.warn("listen.lost", ["channel": channel, "error": String(describing: error)])
             }
             usleep(backoff)

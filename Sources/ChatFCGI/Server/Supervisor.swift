@@ -8,6 +8,8 @@ public final class Supervisor {
     let config: Config
     let executable: String
     var listenFD: Int32 = -1
+    /// The change counters every worker of every generation shares (`ChangeStripes`).
+    var changesFD: Int32 = -1
 
     struct Worker {
         var pid: pid_t
@@ -88,6 +90,14 @@ public final class Supervisor {
         // Keep it above the descriptors a child gets (3 and 4), close-on-exec in the supervisor.
         listenFD = fcntl(fd, F_DUPFD_CLOEXEC, 10)
         close(fd)
+        // Made once, so that a reload's new workers share it with the old ones.
+        let changes = ChangeStripes.makeSegment()
+        if changes >= 0 {
+            changesFD = fcntl(changes, F_DUPFD_CLOEXEC, 10)
+            close(changes)
+        } else {
+            Log.warn("supervisor.no_shared_counters", ["errno": errno])
+        }
     }
 
     // MARK: workers
@@ -106,6 +116,7 @@ public final class Supervisor {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, listenFD, WorkerProcess.listenFD)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, WorkerProcess.readyFD)
+        if changesFD >= 0 { posix_spawn_file_actions_adddup2(&actions, changesFD, WorkerProcess.changesFD) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

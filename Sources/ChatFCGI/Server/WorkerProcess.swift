@@ -1,10 +1,12 @@
 import Foundation
 
 /// A worker process: started by the supervisor (fork+exec of the same binary) with the listening
-/// socket on descriptor 3 and a readiness pipe on descriptor 4.
+/// socket on descriptor 3, a readiness pipe on descriptor 4 and the shared change counters
+/// (`ChangeStripes`) on descriptor 5.
 public enum WorkerProcess {
     public static let listenFD: Int32 = 3
     public static let readyFD: Int32 = 4
+    public static let changesFD: Int32 = 5
 
 
     /// Runs the worker until SIGTERM/SIGINT, then drains and returns the exit status.
@@ -25,6 +27,14 @@ public enum WorkerProcess {
             return { exchange in FastCGIAdapter.handle(exchange, responder: responder, db: db) }
         }
         responder.wakes = server.parking
+        // Without the supervisor's segment (an older supervisor during an upgrade), this worker's
+        // caches still hear of every change through the listener, only not of its siblings' at once.
+        if let shared = ChangeStripes(fd: changesFD) {
+            ChangeStripes.shared = shared
+        } else {
+            Log.warn("worker.private_counters")
+        }
+        ChangeStripes.shared.startListening(conninfo: config.database)
         notifier?.start()
         server.start()
         // Wakes parked long-polls: the payload of a notification is the affected user ids.

@@ -45,12 +45,20 @@ public final class AccountsFeature {
     /// user's id expression, with the tables it needs.
     public var relationColumns: ((_ me: String, _ other: String) -> (columns: String, joins: String))?
     public var albumLookup: ((RequestContext, Int64) throws -> [String])?
+    /// The caller's relation to another user from the social feature's cache (isFriend, remark as
+    /// UTF-8, blocked), and the statement that fills that cache for a user.
+    public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
+    public var relationFill: ((_ me: Int64) -> (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?)?
+    /// Sessions and profiles for getUserById.
+    let caches: AccountCaches
 
     public static let loginFailureLimit = 5
     public static let loginFailureWindowMinutes = 15
 
     public init(config: Config, sender: SMSSender) {
         self.config = config
+        // Half of getUserById's cache memory; Application gives the relations the other half.
+        caches = AccountCaches(budgetBytes: config.profileCacheMiB << 19)
         self.codes = VerificationCodes(secret: config.secretKey, sender: sender)
     }
 
@@ -234,6 +242,7 @@ public final class AccountsFeature {
                 province = COALESCE($5, province), sex = COALESCE($6, sex), sign = COALESCE($7, sign), updated_at = now()
             WHERE id = $1
             """, [c.userId] + values.map { $0 as PGBindable? })
+        AccountCaches.forgetProfile(c.userId, db: db)
         return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
     }
 
@@ -242,6 +251,7 @@ public final class AccountsFeature {
         guard isAcceptableHeadUrl(url) else { throw HTTPError.invalid("headUrl") }
         let db = try c.db
         try db.query("UPDATE users SET head_url = $2, updated_at = now() WHERE id = $1", [c.userId, url])
+        AccountCaches.forgetProfile(c.userId, db: db)
         return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
     }
 
@@ -295,6 +305,7 @@ public final class AccountsFeature {
                     id_no_sealed = EXCLUDED.id_no_sealed, submitted_at = now(), decided_at = NULL
                 """, [c.userId, name, IdNumber.mask(idNo), PGBytes(sealed)])
             try db.query("UPDATE users SET auth_status = 1, updated_at = now() WHERE id = $1", [c.userId])
+            AccountCaches.forgetProfile(c.userId, db: db)
         }
         return .ok(["isAuth": 1, "idNo": .string(IdNumber.mask(idNo)), "name": .string(name)])
     }
@@ -313,12 +324,43 @@ public final class AccountsFeature {
         return .ok(profile.json(revealMobile: profile.userId == c.userId || isFriend))
     }
 
+    /// Answers from this worker's copies when it holds the session, the profile and the caller's
+    /// relations at their current change counters (docs/caching.md); otherwise one statement
+    /// (the session check, the profile and the relation), plus, once the session is known, the
+    /// caller's relations to keep, in the same round trip.
     func getUserById(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
+        var sessionToKeep: (tokenHash: [UInt8], version: Int64)?
+        if let token = c.unresolvedSessionToken, caches.isEnabled, Sessions.isWellFormed(token) {
+            let tokenHash = Sessions.hash(token)
+            if let session = caches.session(tokenHash: tokenHash) {
+                try c.adoptSession(userId: session.userId, refreshNeeded: session.touchNeeded)
+            } else if let version = caches.sessionVersion(tokenHash: tokenHash) {
+                sessionToKeep = (tokenHash, version)
+            }
+        }
+        let hasRelation = relationColumns != nil
+        var relationToKeep: ((PGResult) -> Void)?
+        var relationStatement: (sql: String, params: [PGBindable?])?
+        if c.unresolvedSessionToken == nil {
+            let me = c.userId
+            let relation = hasRelation ? cachedRelation?(me, destId) : (false, [], false)
+            if let relation, let profile = caches.profile(destId) {
+                return .ok(.bytes(try userByIdAnswer(c, destId: destId, isFriend: relation.isFriend,
+                                                     profile: { $0.raw(relation.isFriend || destId == me ? profile.revealed : profile.masked) },
+                                                     remark: { w in relation.remark.withUnsafeBufferPointer { w.string(utf8: $0) } },
+                                                     blocked: relation.blocked)))
+            }
+            if hasRelation, relation == nil, let fill = relationFill?(me) {
+                relationStatement = fill.statement
+                relationToKeep = fill.keep
+            }
+        }
+        let profileVersion = caches.profileVersion(destId)
         let db = try c.db
         let row: PGRow?
         if let token = c.unresolvedSessionToken {
-            // The hot path: the session check, the profile and the relation in ONE statement.
+            // The session check, the profile and the relation in ONE statement.
             // No row: no live session (401); a row with a NULL user id: no such user.
             let relationSQL = relationColumns?("live.user_id", "u.id")
             let result = try db.query("""
@@ -328,33 +370,53 @@ public final class AccountsFeature {
                 LEFT JOIN users u ON u.id = $2 \(relationSQL?.joins ?? "")
                 """, [SessionStatements().tokenParameter(token), destId])
             try c.adoptSession(whoRow: result.first)
+            if let sessionToKeep, let session = result.first {
+                caches.storeSession(tokenHash: sessionToKeep.tokenHash, userId: session.int64Value(0),
+                                    touched: session.boolValue(1), version: sessionToKeep.version)
+            }
             row = result.first
         } else {
             let relationSQL = relationColumns?("$1::bigint", "u.id")
-            row = try db.query("""
+            let statement = ("""
                 SELECT $1::bigint, false, \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
                 FROM users u \(relationSQL?.joins ?? "") WHERE u.id = $2
-                """, [c.userId, destId]).first
+                """, [c.userId, destId] as [PGBindable?])
+            if let relationStatement, let relationToKeep {
+                let results = try db.pipeline([statement, relationStatement])
+                relationToKeep(results[1])
+                row = results[0].first
+            } else {
+                row = try db.query(statement.0, statement.1).first
+            }
         }
         guard let row, !row.isNull(2) else { return .outcome(-1, "no such user") }
+        if let profileVersion { caches.storeProfile(row, offset: 2, version: profileVersion) }
         let extra = 2 + Profile.columnCount
-        let hasRelation = relationColumns != nil
         let isFriend = hasRelation && !row.isNull(extra)
+        return .ok(.bytes(try userByIdAnswer(c, destId: destId, isFriend: isFriend,
+                                             profile: { Profile.writeFields(row, offset: 2, revealMobile: destId == c.userId || isFriend, into: &$0) },
+                                             remark: { w in if hasRelation { row.withBytes(extra) { w.string(utf8: $0) } } else { w.raw("\"\"") } },
+                                             blocked: hasRelation && row.boolValue(extra + 1))))
+    }
+
+    /// getUserById's `data`, written straight out (the hottest authenticated read: no JSON tree,
+    /// no Strings).
+    private func userByIdAnswer(_ c: RequestContext, destId: Int64, isFriend: Bool, profile: (inout JSONWriter) -> Void,
+                                remark: (inout JSONWriter) -> Void, blocked: Bool) throws -> [UInt8] {
         let album = try albumLookup?(c, destId) ?? []
-        // Written straight from the row (the hottest authenticated read: no JSON tree, no Strings).
         var w = JSONWriter(capacity: 512)
         w.raw("{\"user\":{")
-        Profile.writeFields(row, offset: 2, revealMobile: destId == c.userId || isFriend, into: &w)
+        profile(&w)
         w.raw("},\"isFriend\":")
         w.bool(isFriend)
         w.raw(",\"remark\":")
-        if hasRelation { row.withBytes(extra) { w.string(utf8: $0) } } else { w.raw("\"\"") }
+        remark(&w)
         w.raw(",\"blocked\":")
-        w.bool(hasRelation && row.boolValue(extra + 1))
+        w.bool(blocked)
         w.raw(",\"album\":")
         w.json(.array(album.map(JSON.string)))
         w.byte(UInt8(ascii: "}"))
-        return .ok(.bytes(w.bytes))
+        return w.bytes
     }
 
     func loadProfile(_ userId: Int64, db: PGConnection) throws -> Profile? {
@@ -369,6 +431,8 @@ public final class AccountsFeature {
             let rows = try db.query("""
                 UPDATE users SET auth_status = $2, updated_at = now() WHERE id = $1 AND auth_status = 1 RETURNING id
                 """, [userId, approve ? 2 : 3])
+            // A command, not a worker: the workers hear of this through the trigger's NOTIFY.
+            AccountCaches.forgetProfile(userId, db: db)
             guard !rows.isEmpty else { return false }
             try db.query("UPDATE identity_verifications SET decided_at = now() WHERE user_id = $1", [userId])
             return true

@@ -12,15 +12,38 @@ public enum Sessions {
         token.utf8.count == 64 && token.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
-    /// Starts a session for the device kind, ending that kind's previous session.
+    /// Starts a session for the device kind, ending that kind's previous session (whose cached
+    /// copies end with it once this commits: the old token's hash comes back from the statement).
+    /// `old` is read (and its row locked) before the insert replaces the row: read only from
+    /// RETURNING, it would be read after, and find nothing.
     public static func create(userId: Int64, device: Int, db: PGConnection) throws -> String {
         let token = Crypto.randomToken()
-        try db.query("""
-            INSERT INTO sessions (token_hash, user_id, device) VALUES ($1, $2, $3)
+        let rows = try db.query("""
+            WITH old AS (SELECT token_hash FROM sessions WHERE user_id = $2 AND device = $3 FOR UPDATE)
+            INSERT INTO sessions (token_hash, user_id, device)
+            SELECT $1::bytea, $2::bigint, $3::smallint FROM (SELECT count(*) FROM old) AS old_read_first
             ON CONFLICT (user_id, device) DO UPDATE
             SET token_hash = EXCLUDED.token_hash, created_at = now(), last_used_at = now()
+            RETURNING encode((SELECT token_hash FROM old), 'hex')
             """, [PGBytes(hash(token)), userId, device])
+        if let old = rows.first?.string(0) { forgetCopies(ofHexTokenHashes: [old], db: db) }
         return token
+    }
+
+    /// The key of a session in the workers' change counters (`ChangeStripes`, kind `s`).
+    static func changeKey(tokenHash: [UInt8]) -> ChangeStripes.Key {
+        ChangeStripes.Key("s", ChangeStripes.sessionId(tokenHash: tokenHash))
+    }
+
+    /// Ends the cached copies of these sessions (token hashes in hex) on every worker once the
+    /// change commits.
+    static func forgetCopies(ofHexTokenHashes hashes: [String], db: PGConnection) {
+        let keys = hashes.map { ChangeStripes.parse(Substring("s" + $0.prefix(16))) ?? ChangeStripes.Key("*", 0) }
+        db.afterCommit {
+            for key in keys {
+                if key.kind == UInt8(ascii: "s") { ChangeStripes.shared.bump(key) } else { ChangeStripes.shared.bumpAll() }
+            }
+        }
     }
 
     /// The one definition of a live session, for every statement that checks one: the sessions
@@ -72,7 +95,8 @@ public enum Sessions {
     }
 
     public static func endAll(userId: Int64, db: PGConnection) throws {
-        try db.query("DELETE FROM sessions WHERE user_id = $1", [userId])
+        let ended = try db.query("DELETE FROM sessions WHERE user_id = $1 RETURNING encode(token_hash, 'hex')", [userId])
+        forgetCopies(ofHexTokenHashes: ended.rows.map { $0.text(0) }, db: db)
     }
 }
 

@@ -72,6 +72,7 @@ public final class SocialFeature {
         try db.query("""
             INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1) ON CONFLICT DO NOTHING
             """, [a, b])
+        RelationCache.forget([a, b], db: db)
         // Whatever either had pending towards the other is settled now.
         try db.query("""
             UPDATE friend_requests SET status = 1
@@ -156,6 +157,7 @@ public final class SocialFeature {
                 DELETE FROM friendships WHERE (user_id = $1 AND friend_id = $2) OR (user_id = $2 AND friend_id = $1)
                 """, [me, destId])
             guard removed.affectedRows > 0 else { return .outcome(-1, "not your friend") }
+            RelationCache.forget([me, destId], db: db)
             try EventLog.append(db, to: [destId], type: "friend_removed", payload: ["userId": .int(me)])
             try EventLog.append(db, to: [me], type: "friend_removed", payload: ["userId": .int(destId)])
             return .ok()
@@ -165,8 +167,10 @@ public final class SocialFeature {
     func updateRemark(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
         guard let remark = try c.params.string("remark", maxLength: 32) else { throw HTTPError.missing("remark") }
-        let updated = try c.db.query("UPDATE friendships SET remark = $3 WHERE user_id = $1 AND friend_id = $2",
-                                     [c.userId, destId, remark])
+        let db = try c.db
+        let updated = try db.query("UPDATE friendships SET remark = $3 WHERE user_id = $1 AND friend_id = $2",
+                                   [c.userId, destId, remark])
+        RelationCache.forget([c.userId], db: db)
         return updated.affectedRows > 0 ? .ok() : .outcome(-1, "not your friend")
     }
 
@@ -183,6 +187,7 @@ public final class SocialFeature {
                 return .outcome(-1, "no such user")
             }
             try db.query("INSERT INTO blocks (user_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [me, blockId])
+            RelationCache.forget([me], db: db)
             // Pending requests between the two are withdrawn, both ways: a blocked user cannot ask
             // you, and cannot accept an old request of yours either.
             try db.query("""
@@ -200,7 +205,9 @@ public final class SocialFeature {
 
     func removeBlack(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
-        try c.db.query("DELETE FROM blocks WHERE user_id = $1 AND blocked_id = $2", [c.userId, destId])
+        let db = try c.db
+        try db.query("DELETE FROM blocks WHERE user_id = $1 AND blocked_id = $2", [c.userId, destId])
+        RelationCache.forget([c.userId], db: db)
         return .ok()
     }
 
