@@ -138,12 +138,10 @@ public final class ChangeStripes: @unchecked Sendable {
         listening.store(connected, ordering: .releasing)
     }
 
-    /// Listens on `channel` for the triggers' notifications, on a thread of its own.
-    public func startListening(conninfo: String, channel: String = "chat_cache") {
-        NotificationListener(conninfo: conninfo, channel: channel, onNotify: { [self] payload in
-            apply(payload: payload)
-        }, onReconnect: {}, onConnectionChange: { [self] connected in
-            setListening(connected)
-        }).start()
+    /// The channel the triggers notify (sql/0006_cache_invalidation.sql), for the worker's
+    /// `NotificationListener`.
+    public func listenerChannel(_ name: String = "chat_cache") -> NotificationListener.Channel {
+        NotificationListener.Channel(name, onNotify: { [self] payload in apply(payload: payload) },
+                                     connected: { [self] connected in setListening(connected) })
     }
 }

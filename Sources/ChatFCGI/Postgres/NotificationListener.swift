@@ -1,28 +1,37 @@
 import Foundation
 
-/// A dedicated connection that LISTENs on one channel and hands each notification's payload to a
-/// callback. PostgreSQL delivers NOTIFY at commit to every listening session, on every app host,
-/// so this is how a worker learns that another worker (or host) stored something its parked
-/// clients are waiting for.
+/// A dedicated connection that LISTENs on some channels and hands each notification's payload to
+/// its channel's callback. PostgreSQL delivers NOTIFY at commit to every listening session, on
+/// every app host, so this is how a worker learns that another worker (or host) stored something
+/// its parked clients are waiting for, or changed something its caches hold.
 ///
-/// When the connection drops (e.g. PostgreSQL restarts) it reconnects with backoff and then calls
-/// `onReconnect`, since notifications sent while it was away are lost. `onConnectionChange` hears
-/// of every LISTEN that took effect (true) and every loss (false), the first connection included.
+/// One connection for all channels: every listening backend is woken for every notification of
+/// its database, whatever the channel, so each extra listener costs PostgreSQL a wake-up per
+/// notification.
+///
+/// When the connection drops (e.g. PostgreSQL restarts) it reconnects with backoff. Notifications
+/// sent while it was away are lost, so each channel hears `connected(false)` when the link is lost
+/// and `connected(true)` once its LISTEN is in effect again (and the first time).
 public final class NotificationListener: @unchecked Sendable {
-    let conninfo: String
-    let channel: String
-    let onNotify: (String) -> Void
-    let onReconnect: () -> Void
-    let onConnectionChange: (Bool) -> Void
+    public struct Channel {
+        public var name: String
+        public var onNotify: (String) -> Void
+        public var connected: (Bool) -> Void
 
-    public init(conninfo: String, channel: String, onNotify: @escaping (String) -> Void,
-                onReconnect: @escaping () -> Void, onConnectionChange: @escaping (Bool) -> Void = { _ in }) {
-        precondition(channel.allSatisfy { $0.isLetter || $0 == "_" }, "channel names are identifiers")
+        public init(_ name: String, onNotify: @escaping (String) -> Void, connected: @escaping (Bool) -> Void = { _ in }) {
+            precondition(!name.isEmpty && name.allSatisfy { $0.isLetter || $0 == "_" }, "channel names are identifiers")
+            self.name = name
+            self.onNotify = onNotify
+            self.connected = connected
+        }
+    }
+
+    let conninfo: String
+    let channels: [Channel]
+
+    public init(conninfo: String, channels: [Channel]) {
         self.conninfo = conninfo
-        self.channel = channel
-        self.onNotify = onNotify
-        self.onReconnect = onReconnect
-        self.onConnectionChange = onConnectionChange
+        self.channels = channels
     }
 
     public func start() {
@@ -38,19 +47,16 @@ public final class NotificationListener: @unchecked Sendable {
             let db = PGConnection(conninfo: conninfo)
             do {
                 try db.connect()
-                // The channel is a fixed identifier checked above; LISTEN takes no parameters.
-                try db.execute("LISTEN \(channel)")
-                if !firstConnect {
-                    Log.info("listen.reconnected", ["channel": channel])
-                    onReconnect()
-                }
+                // The channels are fixed identifiers checked above; LISTEN takes no parameters.
+                for channel in channels { try db.execute("LISTEN \(channel.name)") }
+                if !firstConnect { Log.info("listen.reconnected", ["channels": channels.map(\.name).joined(separator: ",")]) }
                 firstConnect = false
                 backoff = 100_000
-                onConnectionChange(true)
+                for channel in channels { channel.connected(true) }
                 try listen(db)
             } catch {
-                onConnectionChange(false)
-                Log.warn("listen.lost", ["channel": channel, "error": String(describing: error)])
+                for channel in channels { channel.connected(false) }
+                Log.warn("listen.lost", ["channels": channels.map(\.name).joined(separator: ","), "error": String(describing: error)])
             }
             usleep(backoff)
             backoff = min(backoff * 2, 5_000_000)
@@ -63,8 +69,8 @@ public final class NotificationListener: @unchecked Sendable {
             let ready = poll(&entry, 1, 5000)
             if ready < 0 && errno != EINTR { throw PGError(sqlState: nil, message: "poll failed", connectionLost: true) }
             // Also every few seconds without traffic: drainNotifications notices a dead socket.
-            for notification in try db.drainNotifications() where notification.channel == channel {
-                onNotify(notification.payload)
+            for notification in try db.drainNotifications() {
+                for channel in channels where channel.name == notification.channel { channel.onNotify(notification.payload) }
             }
             if ready == 0 {
                 // An idle link can die silently; a trivial query proves it is alive.

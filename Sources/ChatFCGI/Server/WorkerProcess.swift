@@ -34,14 +34,17 @@ public enum WorkerProcess {
         } else {
             Log.warn("worker.private_counters")
         }
-        ChangeStripes.shared.startListening(conninfo: config.database)
         notifier?.start()
         server.start()
-        // Wakes parked long-polls: the payload of a notification is the affected user ids.
+        // One listening connection: wakes parked long-polls (the payload of a notification is the
+        // affected user ids; after a lost link every parked request is woken, since wakes may have
+        // been lost) and keeps the caches' change counters (ChangeStripes).
         let parking = server.parking
-        NotificationListener(conninfo: config.database, channel: wakeChannel, onNotify: { payload in
-            parking.wake(payload.split(separator: ",").compactMap { Int64($0) })
-        }, onReconnect: { parking.wakeAll() }).start()
+        NotificationListener(conninfo: config.database, channels: [
+            .init(wakeChannel, onNotify: { payload in parking.wake(payload.split(separator: ",").compactMap { Int64($0) }) },
+                  connected: { if $0 { parking.wakeAll() } }),
+            ChangeStripes.shared.listenerChannel(),
+        ]).start()
         Log.info("worker.ready", ["threads": config.threads])
         var ready: UInt8 = UInt8(ascii: "R")
         _ = write(readyFD, &ready, 1)
