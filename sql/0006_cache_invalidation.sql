@@ -7,8 +7,9 @@
 -- admin commands, cascades, an app server on another host, the expiry job): each changed row
 -- sends NOTIFY chat_cache with one key, which every worker's listener turns into the same bump.
 --
--- Keys: a letter and a number.
---   s<16 hex digits>  a session, by the first 8 bytes of its token hash (token replaced or deleted)
+-- Keys: a letter and a decimal number.
+--   s<number>         a session: the first 8 bytes of its token hash as a bigint (token replaced
+--                     or deleted; Sessions.changeId in Features/Accounts/Sessions.swift)
 --   p<user id>        a profile (a column of Profile changed, or the user was deleted)
 --   r<user id>        a user's relations to others (their friendships, remarks or blocks)
 -- PostgreSQL folds identical notifications of one transaction into one.
@@ -19,7 +20,7 @@ $$;
 
 CREATE FUNCTION sessions_notify_cache() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM notify_cache_change('s' || substr(encode(OLD.token_hash, 'hex'), 1, 16));
+    PERFORM notify_cache_change('s' || ('x' || encode(substr(OLD.token_hash, 1, 8), 'hex'))::bit(64)::bigint);
     RETURN NULL;
 END;
 $$;

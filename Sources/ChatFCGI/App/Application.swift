@@ -18,10 +18,8 @@ public enum Application {
         accounts.relationColumns = SocialFeature.relationColumns
         // A share of getUserById's cache memory for the relations; sessions and profiles have the rest.
         let relations = RelationCache(budgetBytes: config.profileCacheMiB << 19)
-        accounts.cachedRelation = { me, other in
-            relations.relation(of: me, to: other).map { ($0.isFriend, $0.remark, $0.blocked) }
-        }
-        accounts.relationFill = { me in relations.fill(for: me) }
+        accounts.cachedRelation = relations.relation(of:to:)
+        accounts.relationFill = relations.fill(for:)
         accounts.readyContributors.append { context in social.readyPart(context) }
         let messages = MessagesFeature(unreadCacheBytes: listCacheBytes / 16)
         messages.register(on: router)

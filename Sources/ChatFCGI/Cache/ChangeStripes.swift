@@ -97,13 +97,21 @@ public final class ChangeStripes: @unchecked Sendable {
         counters[key.index].wrappingAdd(1, ordering: .acquiringAndReleasing)
     }
 
+    /// Ends every worker's copies of these keys' data once `db`'s current change commits (at
+    /// once outside a transaction): the bump of a change made through the API.
+    public static func bumpAfterCommit(_ keys: [Key], db: PGConnection) {
+        db.afterCommit {
+            for key in keys { shared.bump(key) }
+        }
+    }
+
     /// Ends every copy of everything.
     public func bumpAll() {
         counters[0].wrappingAdd(1, ordering: .acquiringAndReleasing)
     }
 
-    /// Applies one notification's payload: space-separated keys (a letter and a decimal id, or
-    /// `s` and 16 hex digits), or `*` for everything. Unknown words end everything, to be safe.
+    /// Applies one notification's payload: space-separated keys (a lower-case letter and a
+    /// decimal id), or `*` for everything. Unknown words end everything, to be safe.
     public func apply(payload: String) {
         for word in payload.split(separator: " ") {
             guard let key = ChangeStripes.parse(word) else {
@@ -115,21 +123,9 @@ public final class ChangeStripes: @unchecked Sendable {
     }
 
     static func parse(_ word: Substring) -> Key? {
-        guard let first = word.utf8.first, first != UInt8(ascii: "*") else { return nil }
-        let rest = word.dropFirst()
-        if first == UInt8(ascii: "s") {
-            guard rest.utf8.count == 16, let bits = UInt64(rest, radix: 16) else { return nil }
-            return Key(kind: first, id: Int64(bitPattern: bits))
-        }
-        guard first >= UInt8(ascii: "a"), first <= UInt8(ascii: "z"), let id = Int64(rest) else { return nil }
+        guard let first = word.utf8.first, first >= UInt8(ascii: "a"), first <= UInt8(ascii: "z"),
+              let id = Int64(word.dropFirst()) else { return nil }
         return Key(kind: first, id: id)
-    }
-
-    /// The id of a session's key: the first 8 bytes of its token hash, as `s` keys spell them.
-    public static func sessionId(tokenHash: [UInt8]) -> Int64 {
-        var bits: UInt64 = 0
-        for byte in tokenHash.prefix(8) { bits = bits << 8 | UInt64(byte) }
-        return Int64(bitPattern: bits)
     }
 
     /// Called by the listener: copies may be trusted from now on (after the epoch moved), or not.

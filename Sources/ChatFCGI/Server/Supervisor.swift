@@ -87,7 +87,7 @@ public final class Supervisor {
         if !isTCP { chmod(config.listen, mode_t(config.socketMode)) }
         // Non-blocking: every worker thread waits for this socket (epoll) and only one wins each accept.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        // Keep it above the descriptors a child gets (3 and 4), close-on-exec in the supervisor.
+        // Keep it above the descriptors a child gets (3 to 5), close-on-exec in the supervisor.
         listenFD = fcntl(fd, F_DUPFD_CLOEXEC, 10)
         close(fd)
         // Made once, so that a reload's new workers share it with the old ones.

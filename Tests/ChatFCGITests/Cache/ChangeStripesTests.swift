@@ -46,14 +46,13 @@ final class ChangeStripesTests: XCTestCase {
     func testNotificationPayloads() {
         let stripes = listening()
         let hash = Crypto.sha256(Array("token".utf8))
-        let session = ChangeStripes.Key("s", ChangeStripes.sessionId(tokenHash: hash))
+        let session = ChangeStripes.Key(Sessions.changeKind, Sessions.changeId(tokenHash: hash))
         let profile = ChangeStripes.Key("p", 10001), relations = ChangeStripes.Key("r", 10002)
         let untouched = ChangeStripes.Key("p", 10003)
         let before = [session, profile, relations, untouched].map { stripes.version(of: $0) }
 
-        // As the triggers spell them: s + the first 16 hex digits of the token hash.
-        let hex = Crypto.hex(hash)
-        stripes.apply(payload: "s" + hex.prefix(16))
+        // As the triggers spell them: s + the first 8 bytes of the token hash as a bigint.
+        stripes.apply(payload: "s" + String(Sessions.changeId(tokenHash: hash)))
         stripes.apply(payload: "p10001")
         stripes.apply(payload: "r10002 p10001")
         let after = [session, profile, relations, untouched].map { stripes.version(of: $0) }
@@ -63,7 +62,7 @@ final class ChangeStripesTests: XCTestCase {
         XCTAssertEqual(after[3], before[3])
 
         // Anything not understood ends everything rather than nothing.
-        for payload in ["*", "p", "s12", "x?", "P10003"] {
+        for payload in ["*", "p", "s12x", "x?", "P10003"] {
             let old = stripes.version(of: untouched)
             stripes.apply(payload: payload)
             XCTAssertNotEqual(stripes.version(of: untouched), old, payload)

@@ -340,23 +340,19 @@ public final class AccountsFeature {
             }
         }
         let hasRelation = relationColumns != nil
-        var relationToKeep: ((PGResult) -> Void)?
-        var relationStatement: (sql: String, params: [PGBindable?])?
+        var relationToFill: (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?
         if c.unresolvedSessionToken == nil {
             let me = c.userId
             let relation = hasRelation ? cachedRelation?(me, destId) : (false, [], false)
-            if let relation, let profile = caches.profile(destId) {
+            if let relation, let profile = caches.profiles.value(destId) {
                 return .ok(.bytes(try userByIdAnswer(c, destId: destId, isFriend: relation.isFriend,
                                                      profile: { $0.raw(relation.isFriend || destId == me ? profile.revealed : profile.masked) },
                                                      remark: { w in relation.remark.withUnsafeBufferPointer { w.string(utf8: $0) } },
                                                      blocked: relation.blocked)))
             }
-            if hasRelation, relation == nil, let fill = relationFill?(me) {
-                relationStatement = fill.statement
-                relationToKeep = fill.keep
-            }
+            if hasRelation, relation == nil { relationToFill = relationFill?(me) }
         }
-        let profileVersion = caches.profileVersion(destId)
+        let profileVersion = caches.profiles.version(of: destId)
         let db = try c.db
         let row: PGRow?
         if let token = c.unresolvedSessionToken {
@@ -368,7 +364,7 @@ public final class AccountsFeature {
                        \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
                 FROM (\(Sessions.liveSessionSQL)) AS live
                 LEFT JOIN users u ON u.id = $2 \(relationSQL?.joins ?? "")
-                """, [SessionStatements().tokenParameter(token), destId])
+                """, [sessionToKeep.map { PGBytes($0.tokenHash) } ?? SessionStatements().tokenParameter(token), destId])
             try c.adoptSession(whoRow: result.first)
             if let sessionToKeep, let session = result.first {
                 caches.storeSession(tokenHash: sessionToKeep.tokenHash, userId: session.int64Value(0),
@@ -381,9 +377,9 @@ public final class AccountsFeature {
                 SELECT $1::bigint, false, \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
                 FROM users u \(relationSQL?.joins ?? "") WHERE u.id = $2
                 """, [c.userId, destId] as [PGBindable?])
-            if let relationStatement, let relationToKeep {
-                let results = try db.pipeline([statement, relationStatement])
-                relationToKeep(results[1])
+            if let relationToFill {
+                let results = try db.pipeline([statement, relationToFill.statement])
+                relationToFill.keep(results[1])
                 row = results[0].first
             } else {
                 row = try db.query(statement.0, statement.1).first

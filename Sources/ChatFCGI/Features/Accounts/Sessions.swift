@@ -13,9 +13,9 @@ public enum Sessions {
     }
 
     /// Starts a session for the device kind, ending that kind's previous session (whose cached
-    /// copies end with it once this commits: the old token's hash comes back from the statement).
-    /// `old` is read (and its row locked) before the insert replaces the row: read only from
-    /// RETURNING, it would be read after, and find nothing.
+    /// copies end with it once this commits: the old session's change id comes back from the
+    /// statement). `old` is read (and its row locked) before the insert replaces the row: read
+    /// only from RETURNING, it would be read after, and find nothing.
     public static func create(userId: Int64, device: Int, db: PGConnection) throws -> String {
         let token = Crypto.randomToken()
         let rows = try db.query("""
@@ -24,26 +24,26 @@ public enum Sessions {
             SELECT $1::bytea, $2::bigint, $3::smallint FROM (SELECT count(*) FROM old) AS old_read_first
             ON CONFLICT (user_id, device) DO UPDATE
             SET token_hash = EXCLUDED.token_hash, created_at = now(), last_used_at = now()
-            RETURNING encode((SELECT token_hash FROM old), 'hex')
+            RETURNING \(changeIdSQL("(SELECT token_hash FROM old)"))
             """, [PGBytes(hash(token)), userId, device])
-        if let old = rows.first?.string(0) { forgetCopies(ofHexTokenHashes: [old], db: db) }
+        if let old = rows.first?.int64(0) { ChangeStripes.bumpAfterCommit([ChangeStripes.Key(changeKind, old)], db: db) }
         return token
     }
 
-    /// The key of a session in the workers' change counters (`ChangeStripes`, kind `s`).
-    static func changeKey(tokenHash: [UInt8]) -> ChangeStripes.Key {
-        ChangeStripes.Key("s", ChangeStripes.sessionId(tokenHash: tokenHash))
+    /// Sessions in the workers' change counters (`ChangeStripes`): kind `s`, and as id the first 8
+    /// bytes of the token hash read as a big-endian signed integer, as sql/0006's trigger and
+    /// `changeIdSQL` compute it.
+    static let changeKind: Character = "s"
+
+    static func changeId(tokenHash: [UInt8]) -> Int64 {
+        var bits: UInt64 = 0
+        for byte in tokenHash.prefix(8) { bits = bits << 8 | UInt64(byte) }
+        return Int64(bitPattern: bits)
     }
 
-    /// Ends the cached copies of these sessions (token hashes in hex) on every worker once the
-    /// change commits.
-    static func forgetCopies(ofHexTokenHashes hashes: [String], db: PGConnection) {
-        let keys = hashes.map { ChangeStripes.parse(Substring("s" + $0.prefix(16))) ?? ChangeStripes.Key("*", 0) }
-        db.afterCommit {
-            for key in keys {
-                if key.kind == UInt8(ascii: "s") { ChangeStripes.shared.bump(key) } else { ChangeStripes.shared.bumpAll() }
-            }
-        }
+    /// `changeId` in SQL, of a bytea expression (NULL for NULL).
+    static func changeIdSQL(_ tokenHash: String) -> String {
+        "('x' || encode(substr(\(tokenHash), 1, 8), 'hex'))::bit(64)::bigint"
     }
 
     /// The one definition of a live session, for every statement that checks one: the sessions
@@ -95,8 +95,8 @@ public enum Sessions {
     }
 
     public static func endAll(userId: Int64, db: PGConnection) throws {
-        let ended = try db.query("DELETE FROM sessions WHERE user_id = $1 RETURNING encode(token_hash, 'hex')", [userId])
-        forgetCopies(ofHexTokenHashes: ended.rows.map { $0.text(0) }, db: db)
+        let ended = try db.query("DELETE FROM sessions WHERE user_id = $1 RETURNING \(changeIdSQL("token_hash"))", [userId])
+        ChangeStripes.bumpAfterCommit(ended.rows.map { ChangeStripes.Key(changeKind, $0.int64Value(0)) }, db: db)
     }
 }
 

@@ -35,7 +35,7 @@ final class AccountCachesTests: XCTestCase {
         lookalike[31] ^= 1
         XCTAssertNil(caches.session(tokenHash: lookalike), "same key (first 8 bytes), another token")
         XCTAssertNotNil(caches.session(tokenHash: hash))
-        stripes.bump(Sessions.changeKey(tokenHash: hash))
+        stripes.bump(ChangeStripes.Key(Sessions.changeKind, Sessions.changeId(tokenHash: hash)))
         XCTAssertNil(caches.session(tokenHash: hash))
     }
 
@@ -44,7 +44,7 @@ final class AccountCachesTests: XCTestCase {
         let off = AccountCaches(budgetBytes: 0, stripes: { stripes })
         stripes.setListening(true)
         XCTAssertNil(off.sessionVersion(tokenHash: Crypto.sha256([1])))
-        XCTAssertNil(off.profileVersion(1))
+        XCTAssertNil(off.profiles.version(of: 1))
 
         let (caches, shared) = makeCaches()
         let hash = Crypto.sha256([2])

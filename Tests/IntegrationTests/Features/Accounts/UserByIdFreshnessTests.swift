@@ -7,9 +7,11 @@ import XCTest
 /// - a change made in PostgreSQL directly (an operator, the admin commands) shows within moments;
 /// - an ended session is refused at once.
 ///
-/// Every look asks `lookReads` times at once from several threads, so that both worker processes
-/// (and several threads of each) answer, and expects the same answer from all; the look before a
-/// change is what fills the copies.
+/// Every look asks `lookReads` times at once from several threads, twice, so that both worker
+/// processes (and several threads of each) answer, and expects the same answer from all. A
+/// session's first request to a worker keeps the session and the profile, its second the caller's
+/// relations: the look before a change is what fills the copies, and the look after it must not
+/// be answered from stale ones.
 final class UserByIdFreshnessTests: StackTestCase {
     typealias Account = StackClient.Account
 
@@ -43,9 +45,9 @@ final class UserByIdFreshnessTests: StackTestCase {
         }
     }
 
-    /// `viewer`'s view of `dest`, asked `lookReads` times at once; fails unless all agree.
+    /// `viewer`'s view of `dest`, asked `lookReads` times at once, twice; fails unless all agree.
     func look(_ viewer: Account, _ dest: Int64, file: StaticString = #filePath, line: UInt = #line) -> View {
-        let views = views(viewer, dest)
+        let views = views(viewer, dest) + views(viewer, dest)
         for (index, view) in views.enumerated() where view != views[0] {
             XCTFail("answers differ: #0 \(views[0]), #\(index) \(view)", file: file, line: line)
             break
@@ -176,6 +178,7 @@ final class UserByIdFreshnessTests: StackTestCase {
 
     func testAnOperatorsVerificationDecisionShowsWithinMoments() throws {
         let (viewer, other) = pair("UidAuth")
+        XCTAssertEqual(look(viewer, other.userId).isAuth, "0")
         try StackDB.query(stack, "UPDATE users SET auth_status = 1 WHERE id = \(other.userId)")
         eventually(viewer, other.userId, "under review") { $0.isAuth == "1" }
         let decided = try runOperatorCommand(stack, ["admin", "auth", "approve", String(other.userId)])
