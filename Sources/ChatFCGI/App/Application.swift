@@ -11,7 +11,7 @@ public enum Application {
         // The list cache's memory: a sixteenth for unread counts, the rest split evenly between the
         // groups' member lists and the users' own lists (friends, requests, groups).
         let listCacheBytes = config.listCacheMiB << 20
-        let groups = GroupsFeature(listCacheBytes: (listCacheBytes - listCacheBytes / 16) / 2)
+        let groups = GroupsFeature(listCacheBytes: (listCacheBytes - listCacheBytes / 16) / 2, copies: config.profileCacheMiB > 0)
         groups.register(on: router)
         let social = SocialFeature(groups: groups, listCacheBytes: (listCacheBytes - listCacheBytes / 16) / 2)
         social.register(on: router)
@@ -20,6 +20,10 @@ public enum Application {
         let relations = RelationCache(budgetBytes: config.profileCacheMiB << 19)
         accounts.cachedRelation = relations.relation(of:to:)
         accounts.relationFill = relations.fill(for:)
+        groups.sessionFromCopy = accounts.sessionFromCopy
+        groups.friendTest = relations.friendTest(of:)
+        groups.relationFill = relations.fill(for:)
+        accounts.profileDependents.append(GroupsFeature.forgetMemberLists(of:db:))
         accounts.readyContributors.append { context in social.readyPart(context) }
         let messages = MessagesFeature(unreadCacheBytes: listCacheBytes / 16)
         messages.register(on: router)

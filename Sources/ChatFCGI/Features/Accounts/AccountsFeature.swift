@@ -49,7 +49,10 @@ public final class AccountsFeature {
     /// UTF-8, blocked), and the statement that fills that cache for a user.
     public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
     public var relationFill: ((_ me: Int64) -> (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?)?
-    /// Sessions and profiles for getUserById.
+    /// What else shows a user's profile and must forget it when it changes (the groups' member
+    /// lists): each runs inside the change's transaction, with the user.
+    public var profileDependents: [(_ userId: Int64, _ db: PGConnection) throws -> Void] = []
+    /// Sessions and profiles for getUserById (sessions for getGroupMember too).
     let caches: AccountCaches
 
     public static let loginFailureLimit = 5
@@ -242,7 +245,7 @@ public final class AccountsFeature {
                 province = COALESCE($5, province), sex = COALESCE($6, sex), sign = COALESCE($7, sign), updated_at = now()
             WHERE id = $1
             """, [c.userId] + values.map { $0 as PGBindable? })
-        AccountCaches.forgetProfile(c.userId, db: db)
+        try profileChanged(c.userId, db: db)
         return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
     }
 
@@ -251,7 +254,7 @@ public final class AccountsFeature {
         guard isAcceptableHeadUrl(url) else { throw HTTPError.invalid("headUrl") }
         let db = try c.db
         try db.query("UPDATE users SET head_url = $2, updated_at = now() WHERE id = $1", [c.userId, url])
-        AccountCaches.forgetProfile(c.userId, db: db)
+        try profileChanged(c.userId, db: db)
         return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
     }
 
@@ -305,7 +308,7 @@ public final class AccountsFeature {
                     id_no_sealed = EXCLUDED.id_no_sealed, submitted_at = now(), decided_at = NULL
                 """, [c.userId, name, IdNumber.mask(idNo), PGBytes(sealed)])
             try db.query("UPDATE users SET auth_status = 1, updated_at = now() WHERE id = $1", [c.userId])
-            AccountCaches.forgetProfile(c.userId, db: db)
+            try profileChanged(c.userId, db: db)
         }
         return .ok(["isAuth": 1, "idNo": .string(IdNumber.mask(idNo)), "name": .string(name)])
     }
@@ -330,15 +333,7 @@ public final class AccountsFeature {
     /// caller's relations to keep, in the same round trip.
     func getUserById(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
-        var sessionToKeep: (tokenHash: [UInt8], version: Int64)?
-        if let token = c.unresolvedSessionToken, caches.isEnabled, Sessions.isWellFormed(token) {
-            let tokenHash = Sessions.hash(token)
-            if let session = caches.session(tokenHash: tokenHash) {
-                try c.adoptSession(userId: session.userId, refreshNeeded: session.touchNeeded)
-            } else if let version = caches.sessionVersion(tokenHash: tokenHash) {
-                sessionToKeep = (tokenHash, version)
-            }
-        }
+        let sessionToKeep = try sessionFromCopy(c)
         let hasRelation = relationColumns != nil
         var relationToFill: (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?
         if c.unresolvedSessionToken == nil {
@@ -366,10 +361,7 @@ public final class AccountsFeature {
                 LEFT JOIN users u ON u.id = $2 \(relationSQL?.joins ?? "")
                 """, [sessionToKeep.map { PGBytes($0.tokenHash) } ?? SessionStatements().tokenParameter(token), destId])
             try c.adoptSession(whoRow: result.first)
-            if let sessionToKeep, let session = result.first {
-                caches.storeSession(tokenHash: sessionToKeep.tokenHash, userId: session.int64Value(0),
-                                    touched: session.boolValue(1), version: sessionToKeep.version)
-            }
+            sessionToKeep?.keep(result.first)
             row = result.first
         } else {
             let relationSQL = relationColumns?("$1::bigint", "u.id")
@@ -393,6 +385,41 @@ public final class AccountsFeature {
                                              profile: { Profile.writeFields(row, offset: 2, revealMobile: destId == c.userId || isFriend, into: &$0) },
                                              remark: { w in if hasRelation { row.withBytes(extra) { w.string(utf8: $0) } } else { w.raw("\"\"") } },
                                              blocked: hasRelation && row.boolValue(extra + 1))))
+    }
+
+    /// A session this worker may keep: the token's hash and the version read before the
+    /// statement that checks it.
+    public struct SessionToKeep {
+        let tokenHash: [UInt8]
+        let version: Int64
+        let caches: AccountCaches
+
+        /// Keeps the session that statement found (its `who` row: user id, stale), if it found one.
+        public func keep(_ whoRow: PGRow?) {
+            guard let whoRow, !whoRow.isNull(0) else { return }
+            caches.storeSession(tokenHash: tokenHash, userId: whoRow.int64Value(0), touched: whoRow.boolValue(1), version: version)
+        }
+    }
+
+    /// For a route that checks the session in its own statement (`authInQuery`): authenticates
+    /// `c` from this worker's copy of the session when it is current (then
+    /// `c.unresolvedSessionToken` is nil, and nil is returned); otherwise returns how to keep the
+    /// session that the statement will read (nil when nothing may be kept).
+    public func sessionFromCopy(_ c: RequestContext) throws -> SessionToKeep? {
+        guard let token = c.unresolvedSessionToken, caches.isEnabled, Sessions.isWellFormed(token) else { return nil }
+        let tokenHash = Sessions.hash(token)
+        if let session = caches.session(tokenHash: tokenHash) {
+            try c.adoptSession(userId: session.userId, refreshNeeded: session.touchNeeded)
+            return nil
+        }
+        return caches.sessionVersion(tokenHash: tokenHash).map { SessionToKeep(tokenHash: tokenHash, version: $0, caches: caches) }
+    }
+
+    /// After a change of `userId`'s Profile columns (inside its transaction, if any): ends every
+    /// copy that shows the profile once the change commits.
+    func profileChanged(_ userId: Int64, db: PGConnection) throws {
+        AccountCaches.forgetProfile(userId, db: db)
+        for dependent in profileDependents { try dependent(userId, db) }
     }
 
     /// getUserById's `data`, written straight out (the hottest authenticated read: no JSON tree,

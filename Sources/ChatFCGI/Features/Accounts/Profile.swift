@@ -17,6 +17,17 @@ public struct Profile {
     /// Where `head_url` is among `columns`.
     public static let headUrlColumn = 4
 
+    /// Holds these users' Profile columns steady until the current transaction ends (`FOR SHARE`:
+    /// a profile change waits for this commit, or this waits for the change's). Taken, before any
+    /// write, by every change that puts users into a list that shows their profiles and is kept
+    /// rendered (a friend list, a member list, a request list). Those lists' versions are bumped
+    /// by the triggers on `users` (sql/0004, 0005) for the lists the user is in when the profile
+    /// changes; without this, a list the user joined between that moment and the profile
+    /// change's commit would be rendered with the old profile at a version nothing bumps again.
+    public static func holdSteady(_ db: PGConnection, _ users: [Int64]) throws {
+        try db.query("SELECT 1 FROM users WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE", [PGArray(users)])
+    }
+
     public init(row: PGRow, offset: Int = 0) {
         userId = row.int64Value(offset)
         mobile = row.text(offset + 1)

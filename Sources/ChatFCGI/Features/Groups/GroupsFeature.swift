@@ -12,9 +12,20 @@ public final class GroupsFeature {
     /// Rendered member lists and avatar arrays of this worker process.
     let lists: GroupListCache
 
-    /// - Parameter listCacheBytes: memory for `lists` (0: render on every request).
-    public init(listCacheBytes: Int = 0) {
-        lists = GroupListCache(budgetBytes: listCacheBytes)
+    /// getGroupMember from this worker's copies (see docs/caching.md), set by `Application`: the
+    /// caller's session from the accounts feature's copy (adopting it, or telling how to keep the
+    /// one the statement reads), whether someone is the caller's friend from the social feature's
+    /// copy of the caller's relations, and the statement that fills that copy.
+    public var sessionFromCopy: ((RequestContext) throws -> AccountsFeature.SessionToKeep?)?
+    public var friendTest: ((_ me: Int64) -> ((Int64) -> Bool)?)?
+    public var relationFill: ((_ me: Int64) -> (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?)?
+
+    /// - Parameters:
+    ///   - listCacheBytes: memory for `lists` (0: render on every request).
+    ///   - copies: whether getGroupMember may answer from copies checked against the change
+    ///     counters (the accounts feature's session copies are on).
+    public init(listCacheBytes: Int = 0, copies: Bool = false) {
+        lists = GroupListCache(budgetBytes: listCacheBytes, copies: copies)
     }
 
     public func register(on router: Router) {
@@ -59,11 +70,21 @@ public final class GroupsFeature {
     // MARK: reads shared by several endpoints
 
     /// Locks a live group's row for a membership change; nil when there is no such group.
+    /// Locks a live group for a change of its members or its row. Every such change goes
+    /// through here, so the workers' copies of the group (`GroupCopy`) end once it commits.
     static func lockGroup(_ db: PGConnection, _ groupId: Int64) throws -> (ownerId: Int64, count: Int, name: String, needApproval: Bool)? {
         guard let row = try db.query("""
             SELECT owner_id, member_count, name, need_approval FROM groups WHERE id = $1 AND dissolved_at IS NULL FOR UPDATE
             """, [groupId]).first else { return nil }
+        GroupCopy.forget([groupId], db: db)
         return (row.int64Value(0), row.int(1) ?? 0, row.text(2), row.boolValue(3))
+    }
+
+    /// For `AccountsFeature.profileDependents`: a member's profile shows in the member list of
+    /// each of their groups.
+    public static func forgetMemberLists(of userId: Int64, db: PGConnection) throws {
+        let groups = try db.query("SELECT group_id FROM group_members WHERE user_id = $1", [userId]).rows.map { $0.int64Value(0) }
+        GroupCopy.forget(groups, db: db)
     }
 
     static func memberIds(_ db: PGConnection, _ groupId: Int64) throws -> [Int64] {
@@ -162,9 +183,11 @@ public final class GroupsFeature {
             if let stranger = invited.first(where: { !friends.contains($0) }) {
                 return .outcome(-1, "only friends can be put into a group: \(stranger) is not your friend")
             }
+            try Profile.holdSteady(db, members)
             let groupId = try db.query("""
                 INSERT INTO groups (name, owner_id, member_count) VALUES ($1, $2, $3) RETURNING id
                 """, [name, me, members.count])[0].int64Value(0)
+            // A new group has no copies to end: only a live group's answer is kept.
             // Inserted in order, so the creator is the longest-standing member.
             try db.query("""
                 INSERT INTO group_members (group_id, user_id)
@@ -207,6 +230,7 @@ public final class GroupsFeature {
             let updated = try db.query("UPDATE group_members SET card = $3 WHERE group_id = $1 AND user_id = $2",
                                        [groupId, c.userId, card])
             guard updated.affectedRows > 0 else { throw HTTPError.forbidden("you are not a member of this group") }
+            GroupCopy.forget([groupId], db: db)
             // Other members see cards in the member list: tell them.
             try EventLog.append(db, to: try GroupsFeature.memberIds(db, groupId), type: "group_member_card",
                                 payload: ["groupId": .int(groupId), "userId": .int(c.userId), "card": .string(card)])
@@ -242,6 +266,7 @@ public final class GroupsFeature {
 
     /// Adds members to a locked group and records the events.
     func addMembers(_ db: PGConnection, groupId: Int64, name: String, newcomers: [Int64], existing: [Int64], by: Int64) throws {
+        try Profile.holdSteady(db, newcomers)
         try db.query("""
             INSERT INTO group_members (group_id, user_id)
             SELECT $1, u FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n ON CONFLICT DO NOTHING
@@ -273,6 +298,7 @@ public final class GroupsFeature {
                 try addMembers(db, groupId: groupId, name: group.name, newcomers: [me], existing: members, by: me)
                 return .outcome(2, "you joined the group")
             }
+            try Profile.holdSteady(db, [me])
             let request = try db.query("""
                 INSERT INTO friend_requests (from_id, dest_type, group_id, message) VALUES ($1, 2, $2, $3)
                 ON CONFLICT (from_id, group_id) WHERE status = 0 AND dest_type = 2
@@ -363,20 +389,47 @@ public final class GroupsFeature {
     func getGroupMember(_ c: RequestContext) throws -> Response {
         let groupId = try c.params.requiredId("groupId")
         _ = try c.params.string("version", maxLength: 64) // accepted and ignored, as the contract says
+        // From this worker's copies when the session, the group and the caller's friends are all
+        // held and current: no round trip at all.
+        let sessionToKeep = try sessionFromCopy?(c)
+        var relationToFill: (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?
+        if c.unresolvedSessionToken == nil, lists.copies.isEnabled {
+            let me = c.userId
+            let isFriend = friendTest?(me)
+            if let isFriend, let group = lists.copies.value(groupId) {
+                guard group.list.isMember(me) else { throw HTTPError.forbidden("only members can list the members") }
+                return .ok(reserving: group.list.bytes.count) { body in
+                    group.list.write(ownerId: group.ownerId, viewer: me, isFriend: isFriend, into: &body)
+                }
+            }
+            // The relations ride along with the statement, so the next request needs none.
+            if isFriend == nil { relationToFill = relationFill?(me) }
+        }
+        // Read before the statement, like every version a copy is stored at.
+        let copyVersion = lists.copies.version(of: groupId)
         // One statement (the session check included): the group's owner, the list's version,
         // whether the caller is a member, and the caller's friends (whose mobiles the answer shows
         // in full). No row: no live session (401); NULL group columns: no such group.
         // The version is read before the list (below), never after: see VersionedCache.
         let (who, whoParam) = SessionStatements.whoCTE(c)
-        let state = try c.db.query("""
+        let statement = ("""
             WITH who AS (\(who))
             SELECT who.id, who.stale,
                    g.owner_id, COALESCE((SELECT v.version FROM member_list_versions v WHERE v.group_id = g.id), 0),
                    EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = who.id),
                    ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = who.id ORDER BY f.friend_id)
             FROM who LEFT JOIN groups g ON g.id = $2 AND g.dissolved_at IS NULL
-            """, [whoParam, groupId])
+            """, [whoParam, groupId] as [PGBindable?])
+        let state: PGResult
+        if let relationToFill {
+            let results = try c.db.pipeline([statement, relationToFill.statement])
+            relationToFill.keep(results[1])
+            state = results[0]
+        } else {
+            state = try c.db.query(statement.0, statement.1)
+        }
         try c.adoptSession(whoRow: state.first)
+        sessionToKeep?.keep(state.first)
         guard let group = state.first, !group.isNull(2) else { return .outcome(-1, "no such group") }
         guard group.boolValue(4) else { throw HTTPError.forbidden("only members can list the members") }
         let version = group.int64Value(3)
@@ -388,9 +441,10 @@ public final class GroupsFeature {
             lists.members.store(list, for: groupId, version: version)
             lists.headUrls.store(list.headUrls, for: groupId, version: version)
         }
+        if let copyVersion { lists.copies.store(GroupCopy(ownerId: group.int64(2), list: list), for: groupId, version: copyVersion) }
         let friends = group.int64Array(5) // ascending, for binary search
         return .ok(reserving: list.bytes.count) { body in
-            list.write(ownerId: group.int64(2), viewer: c.userId, friends: friends, into: &body)
+            list.write(ownerId: group.int64(2), viewer: c.userId, isFriend: { RenderedMemberList.sortedContains(friends, $0) }, into: &body)
         }
     }
 

@@ -17,6 +17,8 @@ struct RenderedMemberList {
 
     var bytes: [UInt8]
     var members: [Member]
+    /// The members' ids in ascending order, for `isMember`.
+    var memberIds: [Int64]
     /// Up to nine member avatars in join order, as the JSON array `ready.groups[].headUrls` shows.
     var headUrls: [UInt8]
 
@@ -69,12 +71,15 @@ struct RenderedMemberList {
         heads.byte(UInt8(ascii: "]"))
         bytes = w.bytes
         self.members = members
+        memberIds = members.map(\.userId).sorted()
         headUrls = heads.bytes
     }
 
-    /// The answer's `data` for `viewer`: roles against `ownerId`, full mobiles for `friends` (in
-    /// ascending order) and the viewer, masked ones for everyone else.
-    func write(ownerId: Int64?, viewer: Int64, friends: [Int64], into out: inout [UInt8]) {
+    func isMember(_ userId: Int64) -> Bool { RenderedMemberList.sortedContains(memberIds, userId) }
+
+    /// The answer's `data` for `viewer`: roles against `ownerId`, full mobiles for the viewer's
+    /// friends (`isFriend`) and the viewer, masked ones for everyone else.
+    func write(ownerId: Int64?, viewer: Int64, isFriend: (Int64) -> Bool, into out: inout [UInt8]) {
         out.reserveCapacity(out.count + bytes.count)
         out.append(UInt8(ascii: "["))
         bytes.withUnsafeBufferPointer { all in
@@ -83,7 +88,7 @@ struct RenderedMemberList {
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: all[member.start..<member.roleAt]))
                 if member.userId == ownerId { JSONWriter.appendRaw("owner", to: &out) } else { JSONWriter.appendRaw("member", to: &out) }
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: all[member.roleAt..<member.mobileAt]))
-                let reveal = member.userId == viewer || RenderedMemberList.sortedContains(friends, member.userId)
+                let reveal = member.userId == viewer || isFriend(member.userId)
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: reveal ? all[member.fullAt..<member.maskedAt]
                                                                          : all[member.maskedAt..<member.end]))
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: all[member.mobileAt..<member.fullAt]))
@@ -102,7 +107,22 @@ struct RenderedMemberList {
     }
 
     /// Bytes held, for the cache's budget.
-    var cost: Int { bytes.count + headUrls.count + members.count * MemoryLayout<Member>.stride + 64 }
+    var cost: Int { bytes.count + headUrls.count + members.count * (MemoryLayout<Member>.stride + 8) + 64 }
+}
+
+/// What `getGroupMember` needs of a group besides the caller's session and friends: its owner and
+/// its member list, as one worker's copy checked against the shared change counters (kind `g`,
+/// see docs/caching.md), so that a current copy answers without PostgreSQL.
+struct GroupCopy {
+    var ownerId: Int64?
+    var list: RenderedMemberList
+
+    static let kind: Character = "g"
+
+    /// Ends every worker's copies of these groups once the current change commits.
+    static func forget(_ groups: [Int64], db: PGConnection) {
+        ChangeStripes.bumpAfterCommit(groups.map { ChangeStripes.Key(kind, $0) }, db: db)
+    }
 }
 
 /// The rendered lists of groups one worker process keeps (see `VersionedCache`).
@@ -112,8 +132,19 @@ final class GroupListCache: Sendable {
     /// need their whole member lists.
     let headUrls: VersionedCache<[UInt8]>
 
-    init(budgetBytes: Int) {
+    /// Owners and member lists checked against the change counters. A copy shares its list's
+    /// bytes with `members` while both hold it, but is budgeted as if it did not.
+    let copies: CheckedCache<GroupCopy>
+
+    /// - Parameters:
+    ///   - budgetBytes: for `members` and `headUrls`; `copies` may hold as much again as `members`.
+    ///   - copies: whether to keep `copies` (they serve only requests whose session and friends
+    ///     are held too, see `AccountCaches`).
+    init(budgetBytes: Int, copies keepCopies: Bool = false, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }) {
         members = VersionedCache(budget: budgetBytes - budgetBytes / 16) { $0.cost }
         headUrls = VersionedCache(budget: budgetBytes / 16) { $0.count + 64 }
+        copies = CheckedCache(kind: GroupCopy.kind, budget: keepCopies ? budgetBytes - budgetBytes / 16 : 0, stripes: stripes) {
+            $0.list.cost + 16
+        }
     }
 }

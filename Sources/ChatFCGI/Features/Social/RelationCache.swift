@@ -1,7 +1,7 @@
 import Foundation
 
 /// Each user's relations to others (friends with their remarks, and whom they block), kept by a
-/// worker for `getUserById` (a `CheckedCache` of kind `r`: the triggers of
+/// worker for `getUserById` and `getGroupMember` (a `CheckedCache` of kind `r`: the triggers of
 /// sql/0006_cache_invalidation.sql, and `forget(_:db:)` after the social writes). A user's set is
 /// read whole, once, so that asking about any other user is answered from it.
 public final class RelationCache: @unchecked Sendable {
@@ -26,6 +26,12 @@ public final class RelationCache: @unchecked Sendable {
         guard let relations = sets.value(me) else { return nil }
         let remark = relations.remarks[other]
         return (remark != nil, remark ?? [], relations.blocked.contains(other))
+    }
+
+    /// Whether a user is `me`'s friend, from a current copy of `me`'s set; nil when there is none.
+    public func friendTest(of me: Int64) -> ((Int64) -> Bool)? {
+        guard let remarks = sets.value(me)?.remarks else { return nil }
+        return { remarks[$0] != nil }
     }
 
     /// The statement that reads `me`'s whole set, and how to keep its result: nil when nothing

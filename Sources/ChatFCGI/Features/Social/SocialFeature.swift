@@ -69,6 +69,7 @@ public final class SocialFeature {
     }
 
     static func makeFriends(_ db: PGConnection, _ a: Int64, _ b: Int64) throws {
+        try Profile.holdSteady(db, [a, b])
         try db.query("""
             INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1) ON CONFLICT DO NOTHING
             """, [a, b])
@@ -107,6 +108,7 @@ public final class SocialFeature {
                 try SocialFeature.makeFriends(db, me, destId)
                 return .outcome(2, "you are now friends")
             }
+            try Profile.holdSteady(db, [me])
             let request = try db.query("""
                 INSERT INTO friend_requests (from_id, dest_type, to_user_id, message) VALUES ($1, 1, $2, $3)
                 ON CONFLICT (from_id, to_user_id) WHERE status = 0 AND dest_type = 1

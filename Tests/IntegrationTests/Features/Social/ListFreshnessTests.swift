@@ -93,19 +93,37 @@ final class ListFreshnessTests: StackTestCase {
 
     // MARK: reading
 
-    /// `viewer`'s member list of the group, read `reads` times in a row (each read must succeed
-    /// and agree with the first).
+    /// `viewer` is refused the member list (403) by every read of a look.
+    func assertNotAMember(_ viewer: Account, _ groupId: Int64, _ context: String, file: StaticString = #filePath, line: UInt = #line) {
+        for round in 1...2 {
+            for reply in raceThreads(Self.concurrentMemberReads, { _ in self.client.groupMembers(viewer, groupId) }) {
+                assertReply(reply, status: 403, code: -1, "\(context) (round \(round))", file: file, line: line)
+            }
+        }
+    }
+
+    /// How many reads of a member list run at once, in each of a look's two rounds: each worker
+    /// process (and several threads of each) answers some, from its own copy of the group if it
+    /// holds one (docs/caching.md), and the second round reads what the first may have stored.
+    static let concurrentMemberReads = 16
+
+    /// `viewer`'s member list of the group: with `reads` > 1, `concurrentMemberReads` reads at
+    /// once, twice (each read must succeed and agree with the first); with `reads` 1, one read.
     func members(_ viewer: Account, _ groupId: Int64, reads: Int = ListFreshnessTests.readsPerLook,
                  file: StaticString = #filePath, line: UInt = #line) -> [Member] {
+        let rounds = reads > 1 ? 2 : 1, width = reads > 1 ? Self.concurrentMemberReads : 1
         var first: [Member]?
-        for read in 1...reads {
-            let reply = client.groupMembers(viewer, groupId)
-            assertOK(reply, "getGroupMember of \(groupId) by \(viewer.userId), read \(read)", file: file, line: line)
-            let list = reply.dataArray.map { Member($0 as? [String: Any] ?? [:]) }
-            if let first {
-                XCTAssertEqual(list, first, "getGroupMember by \(viewer.userId): read \(read) differs from read 1", file: file, line: line)
-            } else {
-                first = list
+        for round in 1...rounds {
+            let replies = raceThreads(width) { _ in self.client.groupMembers(viewer, groupId) }
+            for (index, reply) in replies.enumerated() {
+                assertOK(reply, "getGroupMember of \(groupId) by \(viewer.userId), round \(round), read \(index)", file: file, line: line)
+                let list = reply.dataArray.map { Member($0 as? [String: Any] ?? [:]) }
+                if let first {
+                    XCTAssertEqual(list, first, "getGroupMember by \(viewer.userId): round \(round), read \(index) differs from the first",
+                                   file: file, line: line)
+                } else {
+                    first = list
+                }
             }
         }
         return first ?? []
@@ -313,7 +331,7 @@ final class ListFreshnessTests: StackTestCase {
         // A join request changes nothing until the owner accepts it.
         assertReply(client.requestFriend(d, groupId, destType: 2), status: 200, code: 1, "D asks to join")
         assertMobiles(b, groupId, [a, b, c], ["full", "full", "masked"], "while D's request waits")
-        assertReply(client.groupMembers(d, groupId), status: 403, code: -1, "D is not a member yet")
+        assertNotAMember(d, groupId, "D is not a member yet")
         assertOK(client.acceptJoin(a, requester: d.userId, groupId: groupId))
         assertMobiles(b, groupId, [a, b, c, d], ["full", "full", "masked", "masked"], "after the owner let D in")
         assertMobiles(d, groupId, [a, b, c, d], ["masked", "masked", "masked", "full"], "D's first look")
@@ -341,13 +359,13 @@ final class ListFreshnessTests: StackTestCase {
         for viewer in [a, b, d] {
             XCTAssertEqual(members(viewer, groupId).map(\.userId), [a, b, d].map(\.userId), "after C quit, as seen by \(viewer.userId)")
         }
-        assertReply(client.groupMembers(c, groupId), status: 403, code: -1, "C, who read the list before, is no longer a member")
+        assertNotAMember(c, groupId, "C, who read the list before, is no longer a member")
 
         assertOK(client.quitGroup(b, groupId))
         for viewer in [a, d] {
             XCTAssertEqual(members(viewer, groupId).map(\.userId), [a, d].map(\.userId), "after B quit, as seen by \(viewer.userId)")
         }
-        assertReply(client.groupMembers(b, groupId), status: 403, code: -1, "B is no longer a member")
+        assertNotAMember(b, groupId, "B is no longer a member")
 
         // Invited back: at the end of the list.
         assertOK(client.addMembers(a, groupId, [c.userId]))
@@ -455,6 +473,36 @@ final class ListFreshnessTests: StackTestCase {
             }
         }
         for viewer in users { assertMobiles(viewer, groupId, users, expected[viewer.userId] ?? [], "after D befriended C") }
+    }
+
+    /// A profile change made in a transaction that is still open while the user joins a group and
+    /// becomes someone's friend: the lists gain the user at new versions, and the change, once
+    /// committed, must show in them (the joins wait for it: Profile.holdSteady).
+    func testAProfileChangeInFlightWhileTheUserJoinsListsShowsInThemOnceCommitted() throws {
+        let users = hubWithFriends(1, name: "MFlight")
+        let (a, b) = (users[0], users[1])
+        let c = client.newAccounts(1, name: "MFlightC")[0]
+        client.befriend(a, c)
+        let groupId = client.makeGroup(a, [b])
+        XCTAssertEqual(members(b, groupId).map(\.userId), [a, b].map(\.userId))
+        XCTAssertEqual(friends(b).map(\.user.userId), [a.userId])
+        let committed = DispatchSemaphore(value: 0)
+        let stack: Stack = self.stack
+        Thread {
+            _ = try? StackDB.query(stack, """
+                BEGIN; UPDATE users SET nick_name = 'in flight' WHERE id = \(c.userId); SELECT pg_sleep(1.5); COMMIT;
+                """)
+            committed.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.5) // the UPDATE and its triggers have run; the commit has not
+        assertOK(client.addMembers(a, groupId, [c.userId]))
+        client.befriend(b, c)
+        // Read at once: before the fix these reads stored C's old profile at the lists' new versions.
+        _ = members(b, groupId)
+        _ = friends(b)
+        committed.wait()
+        XCTAssertEqual(members(b, groupId).first { $0.userId == c.userId }?.user["nickName"], "in flight", "getGroupMember")
+        XCTAssertEqual(friends(b).first { $0.user.userId == c.userId }?.user["nickName"], "in flight", "ready.friends")
     }
 
     // MARK: ready.friends
