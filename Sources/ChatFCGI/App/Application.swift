@@ -21,7 +21,7 @@ public enum Application {
         accounts.cachedRelation = relations.relation(of:to:)
         accounts.relationFill = relations.fill(for:)
         groups.sessionFromCopy = accounts.sessionFromCopy
-        groups.friendTest = relations.friendTest(of:)
+        groups.friendIds = relations.friendIds(of:)
         groups.relationFill = relations.fill(for:)
         accounts.profileDependents.append(GroupsFeature.forgetMemberLists(of:db:))
         accounts.readyContributors.append { context in social.readyPart(context) }

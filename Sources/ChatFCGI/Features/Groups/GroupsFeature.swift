@@ -15,9 +15,9 @@ public final class GroupsFeature {
     /// getGroupMember from this worker's copies (see docs/caching.md), set by `Application`: the
     /// caller's session from the accounts feature's copy (adopting it, or telling how to keep the
     /// one the statement reads), whether someone is the caller's friend from the social feature's
-    /// copy of the caller's relations, and the statement that fills that copy.
+    /// copy of the caller's relations (ascending), and the statement that fills that copy.
     public var sessionFromCopy: ((RequestContext) throws -> AccountsFeature.SessionToKeep?)?
-    public var friendTest: ((_ me: Int64) -> ((Int64) -> Bool)?)?
+    public var friendIds: ((_ me: Int64) -> [Int64]?)?
     public var relationFill: ((_ me: Int64) -> (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?)?
 
     /// - Parameters:
@@ -395,15 +395,15 @@ public final class GroupsFeature {
         var relationToFill: (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?
         if c.unresolvedSessionToken == nil, lists.copies.isEnabled {
             let me = c.userId
-            let isFriend = friendTest?(me)
-            if let isFriend, let group = lists.copies.value(groupId) {
+            let friends = friendIds?(me)
+            if let friends, let group = lists.copies.value(groupId) {
                 guard group.list.isMember(me) else { throw HTTPError.forbidden("only members can list the members") }
                 return .ok(reserving: group.list.bytes.count) { body in
-                    group.list.write(ownerId: group.ownerId, viewer: me, isFriend: isFriend, into: &body)
+                    group.list.write(ownerId: group.ownerId, viewer: me, friends: friends, into: &body)
                 }
             }
             // The relations ride along with the statement, so the next request needs none.
-            if isFriend == nil { relationToFill = relationFill?(me) }
+            if friends == nil { relationToFill = relationFill?(me) }
         }
         // Read before the statement, like every version a copy is stored at.
         let copyVersion = lists.copies.version(of: groupId)
@@ -444,7 +444,7 @@ public final class GroupsFeature {
         if let copyVersion { lists.copies.store(GroupCopy(ownerId: group.int64(2), list: list), for: groupId, version: copyVersion) }
         let friends = group.int64Array(5) // ascending, for binary search
         return .ok(reserving: list.bytes.count) { body in
-            list.write(ownerId: group.int64(2), viewer: c.userId, isFriend: { RenderedMemberList.sortedContains(friends, $0) }, into: &body)
+            list.write(ownerId: group.int64(2), viewer: c.userId, friends: friends, into: &body)
         }
     }
 

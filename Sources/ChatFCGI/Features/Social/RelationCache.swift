@@ -9,6 +9,9 @@ public final class RelationCache: @unchecked Sendable {
         /// Friend id → remark (UTF-8).
         var remarks: [Int64: [UInt8]]
         var blocked: Set<Int64>
+        /// The friends' ids in ascending order: a member list asks about 500 users at once, and a
+        /// binary search costs a fraction of hashing each id.
+        var friendIds: [Int64]
     }
 
     static let kind: Character = "r"
@@ -17,7 +20,7 @@ public final class RelationCache: @unchecked Sendable {
 
     init(budgetBytes: Int, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }) {
         sets = CheckedCache(kind: RelationCache.kind, budget: budgetBytes, stripes: stripes) { relations in
-            relations.remarks.reduce(80) { $0 + $1.value.count + 48 } + relations.blocked.count * 24
+            relations.remarks.reduce(80) { $0 + $1.value.count + 56 } + relations.blocked.count * 24
         }
     }
 
@@ -28,10 +31,9 @@ public final class RelationCache: @unchecked Sendable {
         return (remark != nil, remark ?? [], relations.blocked.contains(other))
     }
 
-    /// Whether a user is `me`'s friend, from a current copy of `me`'s set; nil when there is none.
-    public func friendTest(of me: Int64) -> ((Int64) -> Bool)? {
-        guard let remarks = sets.value(me)?.remarks else { return nil }
-        return { remarks[$0] != nil }
+    /// `me`'s friends in ascending order, from a current copy of `me`'s set; nil when there is none.
+    public func friendIds(of me: Int64) -> [Int64]? {
+        sets.value(me)?.friendIds
     }
 
     /// The statement that reads `me`'s whole set, and how to keep its result: nil when nothing
@@ -43,15 +45,17 @@ public final class RelationCache: @unchecked Sendable {
             UNION ALL SELECT b.blocked_id, '', true FROM blocks b WHERE b.user_id = $1
             """
         return ((sql, [me]), { [sets] result in
-            var relations = Relations(remarks: [:], blocked: [])
+            var relations = Relations(remarks: [:], blocked: [], friendIds: [])
             for row in result.rows {
                 let other = row.int64Value(0)
                 if row.boolValue(2) {
                     relations.blocked.insert(other)
                 } else {
                     relations.remarks[other] = row.withBytes(1) { Array($0) }
+                    relations.friendIds.append(other)
                 }
             }
+            relations.friendIds.sort()
             sets.store(relations, for: me, version: version)
         })
     }
