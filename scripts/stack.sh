@@ -12,7 +12,8 @@
 #   scripts/stack.sh env         the export lines for this stack:  eval "$(scripts/stack.sh env)"
 #
 # Environment (defaults): STACK_DIR ($ROOT/.data), HTTP_PORT (8080), HTTPS_PORT (8443),
-# PG_PORT (55432), WORKERS (0 = one per core), THREADS (2 x cores), NGINX_WORKERS (2),
+# PG_PORT (55432), WORKERS (0 = one per core), THREADS (2 x cores), NGINX_WORKERS (1 on up to
+# 3 cores, else cores / 4; deploy/nginx.conf says why),
 # NGINX_KEEPALIVE (derived, see render_nginx), CHAT_BIN ($ROOT/.build/release/chat-fcgi),
 # HTTP_RATE_LIMIT (off: the plain-HTTP port skips nginx's per-address limits so that test suites
 # can register many users; the HTTPS port always has them, as in production),
@@ -32,7 +33,7 @@ WORKERS="${WORKERS:-0}"
 # them) measured better: on 2 cores, 4 threads per worker gave getUserById 14,100 req/s with p99
 # 5.3 ms against 11,900 and 8.2 ms with 8 (make bench). Hence 2 per core.
 THREADS="${THREADS:-$(( 2 * $(nproc) ))}"
-NGINX_WORKERS="${NGINX_WORKERS:-2}"
+NGINX_WORKERS="${NGINX_WORKERS:-$(( $(nproc) >= 4 ? $(nproc) / 4 : 1 ))}"
 NGINX_KEEPALIVE="${NGINX_KEEPALIVE:-}"
 CHAT_BIN="${CHAT_BIN:-$ROOT/.build/release/chat-fcgi}"
 HTTP_RATE_LIMIT="${HTTP_RATE_LIMIT:-off}"
@@ -466,7 +467,7 @@ render_nginx() {
     [[ "$shared" == *"log_format chat"* && "$shared" == *"END chat-http-shared"* ]] \
         || die "deploy/nginx.conf lacks its BEGIN/END chat-http-shared block"
     # Keepalive sizing rule (see deploy/nginx.conf): nginx workers x keepalive = twice the app's
-    # threads. Reference box: 2 app workers x 8 threads, 2 nginx workers -> keepalive 16.
+    # threads. Reference box: 2 app workers x 4 threads, 1 nginx worker -> keepalive 16.
     app_workers="$WORKERS"
     if [ "$app_workers" -eq 0 ]; then app_workers="$(nproc)"; fi
     keepalive="${NGINX_KEEPALIVE:-$(( 2 * app_workers * THREADS / NGINX_WORKERS ))}"
