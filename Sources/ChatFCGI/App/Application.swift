@@ -26,6 +26,9 @@ public enum Application {
         accounts.profileDependents.append(GroupsFeature.forgetMemberLists(of:db:))
         accounts.readyContributors.append { context in social.readyPart(context) }
         let messages = MessagesFeature(unreadCacheBytes: listCacheBytes / 16)
+        messages.sessionFromCopy = accounts.sessionFromCopy
+        messages.cachedRelation = relations.relation(of:to:)
+        messages.relationFill = relations.fill(for:)
         messages.register(on: router)
         accounts.readyContributors.append { context in messages.readyPart(context) }
         // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.

@@ -19,6 +19,15 @@ public final class MessagesFeature {
     let historyHints = HistoryHints()
     /// Unread counts already counted, per user (see `UnreadCounts`).
     let unreadCounts: UnreadCounts
+    /// The direct conversations this worker has seen, by pair (see `DirectConversationIds`).
+    let directConversations = DirectConversationIds()
+
+    /// sendMsg's checks from this worker's copies (docs/caching.md), set by `Application`: the
+    /// caller's session from the accounts feature's copy, one user's relation to another from the
+    /// social feature's copies of relations, and the statement that fills a user's copy.
+    public var sessionFromCopy: ((RequestContext) throws -> AccountsFeature.SessionToKeep?)?
+    public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
+    public var relationFill: ((_ me: Int64) -> (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?)?
 
     /// - Parameter unreadCacheBytes: memory for `unreadCounts` (0: count everything every time).
     public init(unreadCacheBytes: Int = 0) {
@@ -103,13 +112,38 @@ public final class MessagesFeature {
             throw HTTPError.invalid("clientMsgId")
         }
         let db = try c.db
+        let sessionToKeep = try sessionFromCopy?(c)
+        // A direct message from this worker's copies: the session, both users' relations and the
+        // conversation's id all held and current, so the message's statement is the only round trip.
+        var relationsToFill: [(statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)] = []
+        if destType == 1, c.unresolvedSessionToken == nil {
+            let me = c.userId
+            guard destId != me else { return .outcome(-1, "you cannot message yourself") }
+            let mine = cachedRelation?(me, destId), theirs = cachedRelation?(destId, me)
+            if let mine, let theirs, let conversationId = directConversations.id(me, destId) {
+                if let refusal = MessagesFeature.directRefusal(isFriend: mine.isFriend, theyBlock: theirs.blocked, iBlock: mine.blocked) {
+                    return refusal
+                }
+                do {
+                    let stored = try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId, destType: 1,
+                                                           msgType: msgType, content: content, clientMsgId: clientMsgId)
+                    return .ok(["msgId": .int(stored.msgId), "seq": .int(stored.seq), "sendTime": .int(stored.sendTime)])
+                } catch MessagesFeature.StoreError.noConversation {
+                    // Deleted with one of its users since this worker saw it: look it up again.
+                    directConversations.forget(me, destId)
+                }
+            }
+            // What is missing rides along with the statement below, for the next message.
+            if mine == nil, let fill = relationFill?(me) { relationsToFill.append(fill) }
+            if theirs == nil, let fill = relationFill?(destId) { relationsToFill.append(fill) }
+        }
         // The session check (on this route it rides in this statement), the rules and the
         // conversation: one round trip.
         let (who, firstParam) = SessionStatements.whoCTE(c)
         var conversationId: Int64?
         let me: Int64
         if destType == 1 {
-            let row = try db.query("""
+            let statement = ("""
                 WITH who AS (\(who))
                 SELECT who.id, who.stale,
                        EXISTS (SELECT 1 FROM friendships WHERE user_id = who.id AND friend_id = $2),
@@ -118,16 +152,26 @@ public final class MessagesFeature {
                        (SELECT id FROM conversations
                         WHERE kind = 1 AND user_low = LEAST(who.id, $2) AND user_high = GREATEST(who.id, $2))
                 FROM who
-                """, [firstParam, destId]).first
+                """, [firstParam, destId] as [PGBindable?])
+            let row: PGRow?
+            if relationsToFill.isEmpty {
+                row = try db.query(statement.0, statement.1).first
+            } else {
+                let results = try db.pipeline([statement] + relationsToFill.map(\.statement))
+                for (fill, result) in zip(relationsToFill, results.dropFirst()) { fill.keep(result) }
+                row = results[0].first
+            }
             try c.adoptSession(whoRow: row)
+            sessionToKeep?.keep(row)
             me = c.userId
             guard let row else { throw HTTPError.unauthorized }
             guard destId != me else { return .outcome(-1, "you cannot message yourself") }
-            guard row.boolValue(2) else { return .outcome(-1, "only friends can message each other") }
-            if row.boolValue(3) { return .outcome(-1, "this user does not accept your messages") }
-            if row.boolValue(4) { return .outcome(-1, "you block this user; unblock them first") }
+            if let refusal = MessagesFeature.directRefusal(isFriend: row.boolValue(2), theyBlock: row.boolValue(3), iBlock: row.boolValue(4)) {
+                return refusal
+            }
             conversationId = row.int64(5)
             if conversationId == nil { conversationId = try MessagesFeature.createDirectConversation(db, me, destId) }
+            if let conversationId { directConversations.remember(conversationId, me, destId) }
         } else {
             let row = try db.query("""
                 WITH who AS (\(who))
@@ -138,6 +182,7 @@ public final class MessagesFeature {
                 FROM who
                 """, [firstParam, destId]).first
             try c.adoptSession(whoRow: row)
+            sessionToKeep?.keep(row)
             me = c.userId
             guard let row, row.boolValue(2) else { return .outcome(-1, "only members can message a group") }
             conversationId = row.int64(3)
@@ -147,6 +192,19 @@ public final class MessagesFeature {
         let stored = try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId, destType: destType,
                                                msgType: msgType, content: content, clientMsgId: clientMsgId)
         return .ok(["msgId": .int(stored.msgId), "seq": .int(stored.seq), "sendTime": .int(stored.sendTime)])
+    }
+
+    /// Why a direct message is refused, in the contract's order, or nil when it may be sent.
+    static func directRefusal(isFriend: Bool, theyBlock: Bool, iBlock: Bool) -> Response? {
+        if !isFriend { return .outcome(-1, "only friends can message each other") }
+        if theyBlock { return .outcome(-1, "this user does not accept your messages") }
+        if iBlock { return .outcome(-1, "you block this user; unblock them first") }
+        return nil
+    }
+
+    enum StoreError: Error {
+        /// The conversation's row is gone (deleted with one of its users or its group).
+        case noConversation
     }
 
     /// Stores a message (or finds the first one with the same clientMsgId) with its delivery
@@ -209,7 +267,8 @@ public final class MessagesFeature {
             )
             SELECT msg_id, seq, send_time, (SELECT string_agg(user_id::text, ',') FROM events) FROM inserted
             UNION ALL SELECT msg_id, seq, send_time, NULL FROM existing
-            """, [conversationId, from, clientMsgId, msgType, content, destType, destId])[0]
+            """, [conversationId, from, clientMsgId, msgType, content, destType, destId]).first
+        guard let row else { throw StoreError.noConversation }
         if let recipients = row.string(3) {
             EventLog.notifyAfterCommit(db, recipients.split(separator: ",").compactMap { Int64($0) })
         }
