@@ -174,6 +174,26 @@ public final class PGConnection {
         return try check(result, sql: sql)
     }
 
+    /// A statement that rides along in another statement's round trip, and what to do with its
+    /// result (e.g. filling a cache for the next request).
+    public struct Rider {
+        public let statement: (sql: String, params: [PGBindable?])
+        public let keep: (PGResult) -> Void
+
+        public init(_ statement: (sql: String, params: [PGBindable?]), keep: @escaping (PGResult) -> Void) {
+            self.statement = statement
+            self.keep = keep
+        }
+    }
+
+    /// Runs `statement` with `riders` in the same round trip, hands each rider its result and
+    /// returns the statement's.
+    public func query(_ statement: (sql: String, params: [PGBindable?]), riders: [Rider]) throws -> PGResult {
+        let results = try pipeline([statement] + riders.map(\.statement))
+        for (rider, result) in zip(riders, results.dropFirst()) { rider.keep(result) }
+        return results[0]
+    }
+
     /// Runs independent statements in one round trip (libpq pipeline mode) and returns their
     /// results in order. For reads that do not depend on each other, such as the parts of `ready`:
     /// the server runs them back to back while the client waits once instead of once per statement.

@@ -48,7 +48,7 @@ public final class AccountsFeature {
     /// The caller's relation to another user from the social feature's cache (isFriend, remark as
     /// UTF-8, blocked), and the statement that fills that cache for a user.
     public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
-    public var relationFill: ((_ me: Int64) -> (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?)?
+    public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
     /// What else shows a user's profile and must forget it when it changes (the groups' member
     /// lists): each runs inside the change's transaction, with the user.
     public var profileDependents: [(_ userId: Int64, _ db: PGConnection) throws -> Void] = []
@@ -335,7 +335,7 @@ public final class AccountsFeature {
         let destId = try c.params.requiredId("destId")
         let sessionToKeep = try sessionFromCopy(c)
         let hasRelation = relationColumns != nil
-        var relationToFill: (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?
+        var relationToFill: PGConnection.Rider?
         if c.unresolvedSessionToken == nil {
             let me = c.userId
             let relation = hasRelation ? cachedRelation?(me, destId) : (false, [], false)
@@ -369,13 +369,7 @@ public final class AccountsFeature {
                 SELECT $1::bigint, false, \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
                 FROM users u \(relationSQL?.joins ?? "") WHERE u.id = $2
                 """, [c.userId, destId] as [PGBindable?])
-            if let relationToFill {
-                let results = try db.pipeline([statement, relationToFill.statement])
-                relationToFill.keep(results[1])
-                row = results[0].first
-            } else {
-                row = try db.query(statement.0, statement.1).first
-            }
+            row = try db.query(statement, riders: relationToFill.map { [$0] } ?? []).first
         }
         guard let row, !row.isNull(2) else { return .outcome(-1, "no such user") }
         if let profileVersion { caches.storeProfile(row, offset: 2, version: profileVersion) }

@@ -18,7 +18,7 @@ public final class GroupsFeature {
     /// copy of the caller's relations (ascending), and the statement that fills that copy.
     public var sessionFromCopy: ((RequestContext) throws -> AccountsFeature.SessionToKeep?)?
     public var friendIds: ((_ me: Int64) -> [Int64]?)?
-    public var relationFill: ((_ me: Int64) -> (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?)?
+    public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
 
     /// - Parameters:
     ///   - listCacheBytes: memory for `lists` (0: render on every request).
@@ -69,9 +69,9 @@ public final class GroupsFeature {
 
     // MARK: reads shared by several endpoints
 
-    /// Locks a live group's row for a membership change; nil when there is no such group.
-    /// Locks a live group for a change of its members or its row. Every such change goes
-    /// through here, so the workers' copies of the group (`GroupCopy`) end once it commits.
+    /// Locks a live group's row for a change of its members or its row; nil when there is no such
+    /// group. Every such change goes through here, so the workers' copies of the group
+    /// (`GroupCopy`) end once it commits.
     static func lockGroup(_ db: PGConnection, _ groupId: Int64) throws -> (ownerId: Int64, count: Int, name: String, needApproval: Bool)? {
         guard let row = try db.query("""
             SELECT owner_id, member_count, name, need_approval FROM groups WHERE id = $1 AND dissolved_at IS NULL FOR UPDATE
@@ -392,7 +392,7 @@ public final class GroupsFeature {
         // From this worker's copies when the session, the group and the caller's friends are all
         // held and current: no round trip at all.
         let sessionToKeep = try sessionFromCopy?(c)
-        var relationToFill: (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?
+        var relationToFill: PGConnection.Rider?
         if c.unresolvedSessionToken == nil, lists.copies.isEnabled {
             let me = c.userId
             let friends = friendIds?(me)
@@ -420,14 +420,7 @@ public final class GroupsFeature {
                    ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = who.id ORDER BY f.friend_id)
             FROM who LEFT JOIN groups g ON g.id = $2 AND g.dissolved_at IS NULL
             """, [whoParam, groupId] as [PGBindable?])
-        let state: PGResult
-        if let relationToFill {
-            let results = try c.db.pipeline([statement, relationToFill.statement])
-            relationToFill.keep(results[1])
-            state = results[0]
-        } else {
-            state = try c.db.query(statement.0, statement.1)
-        }
+        let state = try c.db.query(statement, riders: relationToFill.map { [$0] } ?? [])
         try c.adoptSession(whoRow: state.first)
         sessionToKeep?.keep(state.first)
         guard let group = state.first, !group.isNull(2) else { return .outcome(-1, "no such group") }

@@ -17,6 +17,8 @@ struct RenderedMemberList {
 
     var bytes: [UInt8]
     var members: [Member]
+    /// Where the two roles are in `bytes` (after the members), so that writing one is a copy too.
+    var ownerRole: Range<Int>, memberRole: Range<Int>
     /// The members' ids in ascending order, for `isMember`.
     var memberIds: [Int64]
     /// Up to nine member avatars in join order, as the JSON array `ready.groups[].headUrls` shows.
@@ -69,6 +71,12 @@ struct RenderedMemberList {
             }
         }
         heads.byte(UInt8(ascii: "]"))
+        let ownerAt = w.bytes.count
+        w.raw("owner")
+        let memberAt = w.bytes.count
+        w.raw("member")
+        ownerRole = ownerAt..<memberAt
+        memberRole = memberAt..<w.bytes.count
         bytes = w.bytes
         self.members = members
         memberIds = members.map(\.userId).sorted()
@@ -87,47 +95,36 @@ struct RenderedMemberList {
         // At most: every member's bytes (both mobiles), the longer role and a comma each, brackets.
         let bound = bytes.count + members.count * 7 + 2
         let data = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
-            count = 0
-            guard let target = buffer.baseAddress else { return }
-            // Every buffer is opened once, outside the loop: no reference counting per member.
+            var at = 0
+            func put(_ piece: UnsafeBufferPointer<UInt8>) {
+                (buffer.baseAddress! + at).initialize(from: piece.baseAddress!, count: piece.count)
+                at += piece.count
+            }
+            // Both buffers are opened once, outside the loop: no reference counting per member.
             bytes.withUnsafeBufferPointer { all in
-                members.withUnsafeBufferPointer { members in
-                    friends.withUnsafeBufferPointer { friends in
-                        RenderedMemberList.ownerRole.withUnsafeBufferPointer { owner in
-                            RenderedMemberList.memberRole.withUnsafeBufferPointer { member in
-                                var at = 0
-                                func put(_ piece: UnsafeBufferPointer<UInt8>) {
-                                    (target + at).initialize(from: piece.baseAddress!, count: piece.count)
-                                    at += piece.count
-                                }
-                                target[at] = UInt8(ascii: "[")
-                                at += 1
-                                for index in members.indices {
-                                    let m = members[index]
-                                    if index > 0 {
-                                        target[at] = UInt8(ascii: ",")
-                                        at += 1
-                                    }
-                                    put(UnsafeBufferPointer(rebasing: all[m.start..<m.roleAt]))
-                                    put(m.userId == ownerId ? owner : member)
-                                    put(UnsafeBufferPointer(rebasing: all[m.roleAt..<m.mobileAt]))
-                                    let reveal = m.userId == viewer || RenderedMemberList.sortedContains(friends, m.userId)
-                                    put(UnsafeBufferPointer(rebasing: reveal ? all[m.fullAt..<m.maskedAt] : all[m.maskedAt..<m.end]))
-                                    put(UnsafeBufferPointer(rebasing: all[m.mobileAt..<m.fullAt]))
-                                }
-                                target[at] = UInt8(ascii: "]")
-                                at += 1
-                                count = at
-                            }
+                friends.withUnsafeBufferPointer { friends in
+                    buffer[at] = UInt8(ascii: "[")
+                    at += 1
+                    for (index, m) in members.enumerated() {
+                        if index > 0 {
+                            buffer[at] = UInt8(ascii: ",")
+                            at += 1
                         }
+                        put(UnsafeBufferPointer(rebasing: all[m.start..<m.roleAt]))
+                        put(UnsafeBufferPointer(rebasing: all[m.userId == ownerId ? ownerRole : memberRole]))
+                        put(UnsafeBufferPointer(rebasing: all[m.roleAt..<m.mobileAt]))
+                        let reveal = m.userId == viewer || RenderedMemberList.sortedContains(friends, m.userId)
+                        put(UnsafeBufferPointer(rebasing: reveal ? all[m.fullAt..<m.maskedAt] : all[m.maskedAt..<m.end]))
+                        put(UnsafeBufferPointer(rebasing: all[m.mobileAt..<m.fullAt]))
                     }
+                    buffer[at] = UInt8(ascii: "]")
+                    at += 1
                 }
             }
+            count = at
         }
         out.append(contentsOf: data)
     }
-
-    private static let ownerRole = Array("owner".utf8), memberRole = Array("member".utf8)
 
     static func sortedContains(_ sorted: [Int64], _ value: Int64) -> Bool {
         sorted.withUnsafeBufferPointer { sortedContains($0, value) }

@@ -27,7 +27,7 @@ public final class MessagesFeature {
     /// social feature's copies of relations, and the statement that fills a user's copy.
     public var sessionFromCopy: ((RequestContext) throws -> AccountsFeature.SessionToKeep?)?
     public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
-    public var relationFill: ((_ me: Int64) -> (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)?)?
+    public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
 
     /// - Parameter unreadCacheBytes: memory for `unreadCounts` (0: count everything every time).
     public init(unreadCacheBytes: Int = 0) {
@@ -115,7 +115,7 @@ public final class MessagesFeature {
         let sessionToKeep = try sessionFromCopy?(c)
         // A direct message from this worker's copies: the session, both users' relations and the
         // conversation's id all held and current, so the message's statement is the only round trip.
-        var relationsToFill: [(statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)] = []
+        var relationsToFill: [PGConnection.Rider] = []
         if destType == 1, c.unresolvedSessionToken == nil {
             let me = c.userId
             guard destId != me else { return .outcome(-1, "you cannot message yourself") }
@@ -125,9 +125,9 @@ public final class MessagesFeature {
                     return refusal
                 }
                 do {
-                    let stored = try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId, destType: 1,
-                                                           msgType: msgType, content: content, clientMsgId: clientMsgId)
-                    return .ok(["msgId": .int(stored.msgId), "seq": .int(stored.seq), "sendTime": .int(stored.sendTime)])
+                    return MessagesFeature.sentAnswer(try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId,
+                                                                                destType: 1, msgType: msgType, content: content,
+                                                                                clientMsgId: clientMsgId))
                 } catch MessagesFeature.StoreError.noConversation {
                     // Deleted with one of its users since this worker saw it: look it up again.
                     directConversations.forget(me, destId)
@@ -153,14 +153,7 @@ public final class MessagesFeature {
                         WHERE kind = 1 AND user_low = LEAST(who.id, $2) AND user_high = GREATEST(who.id, $2))
                 FROM who
                 """, [firstParam, destId] as [PGBindable?])
-            let row: PGRow?
-            if relationsToFill.isEmpty {
-                row = try db.query(statement.0, statement.1).first
-            } else {
-                let results = try db.pipeline([statement] + relationsToFill.map(\.statement))
-                for (fill, result) in zip(relationsToFill, results.dropFirst()) { fill.keep(result) }
-                row = results[0].first
-            }
+            let row = try db.query(statement, riders: relationsToFill).first
             try c.adoptSession(whoRow: row)
             sessionToKeep?.keep(row)
             me = c.userId
@@ -189,9 +182,14 @@ public final class MessagesFeature {
             if conversationId == nil { conversationId = try MessagesFeature.createGroupConversation(db, destId) }
         }
         guard let conversationId else { throw HTTPError.internalError }
-        let stored = try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId, destType: destType,
-                                               msgType: msgType, content: content, clientMsgId: clientMsgId)
-        return .ok(["msgId": .int(stored.msgId), "seq": .int(stored.seq), "sendTime": .int(stored.sendTime)])
+        return MessagesFeature.sentAnswer(try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId,
+                                                                    destType: destType, msgType: msgType, content: content,
+                                                                    clientMsgId: clientMsgId))
+    }
+
+    /// sendMsg's answer for a stored (or found) message.
+    static func sentAnswer(_ stored: (msgId: Int64, seq: Int64, sendTime: Int64)) -> Response {
+        .ok(["msgId": .int(stored.msgId), "seq": .int(stored.seq), "sendTime": .int(stored.sendTime)])
     }
 
     /// Why a direct message is refused, in the contract's order, or nil when it may be sent.

@@ -38,13 +38,13 @@ public final class RelationCache: @unchecked Sendable {
 
     /// The statement that reads `me`'s whole set, and how to keep its result: nil when nothing
     /// can be kept. The version is read here, before the statement runs.
-    public func fill(for me: Int64) -> (statement: (sql: String, params: [PGBindable?]), keep: (PGResult) -> Void)? {
+    public func fill(for me: Int64) -> PGConnection.Rider? {
         guard let version = sets.version(of: me) else { return nil }
         let sql = """
             SELECT f.friend_id, f.remark, false FROM friendships f WHERE f.user_id = $1
             UNION ALL SELECT b.blocked_id, '', true FROM blocks b WHERE b.user_id = $1
             """
-        return ((sql, [me]), { [sets] result in
+        return PGConnection.Rider((sql, [me])) { [sets] result in
             var relations = Relations(remarks: [:], blocked: [], friendIds: [])
             for row in result.rows {
                 let other = row.int64Value(0)
@@ -57,7 +57,7 @@ public final class RelationCache: @unchecked Sendable {
             }
             relations.friendIds.sort()
             sets.store(relations, for: me, version: version)
-        })
+        }
     }
 
     /// Ends every worker's copies of these users' relations once the current change commits.

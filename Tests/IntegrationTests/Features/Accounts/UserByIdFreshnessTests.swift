@@ -7,15 +7,13 @@ import XCTest
 /// - a change made in PostgreSQL directly (an operator, the admin commands) shows within moments;
 /// - an ended session is refused at once.
 ///
-/// Every look asks `lookReads` times at once from several threads, twice, so that both worker
+/// Every look is an `agreeingLook` (many requests at once from several threads, twice), so that both worker
 /// processes (and several threads of each) answer, and expects the same answer from all. A
 /// session's first request to a worker keeps the session and the profile, its second the caller's
 /// relations: the look before a change is what fills the copies, and the look after it must not
 /// be answered from stale ones.
 final class UserByIdFreshnessTests: StackTestCase {
     typealias Account = StackClient.Account
-
-    static let lookReads = 16
 
     /// What getUserById shows, as comparable text.
     struct View: Equatable, CustomStringConvertible {
@@ -45,34 +43,18 @@ final class UserByIdFreshnessTests: StackTestCase {
         }
     }
 
-    /// `viewer`'s view of `dest`, asked `lookReads` times at once, twice; fails unless all agree.
+    func view(_ viewer: Account, _ dest: Int64) -> () -> View {
+        { View(self.client.call(viewer, "/chat/getUserById", ["destId": String(dest)])) }
+    }
+
+    /// `viewer`'s view of `dest` (`agreeingLook`).
     func look(_ viewer: Account, _ dest: Int64, file: StaticString = #filePath, line: UInt = #line) -> View {
-        let views = views(viewer, dest) + views(viewer, dest)
-        for (index, view) in views.enumerated() where view != views[0] {
-            XCTFail("answers differ: #0 \(views[0]), #\(index) \(view)", file: file, line: line)
-            break
-        }
-        return views[0]
+        agreeingLook(file: file, line: line, view(viewer, dest))
     }
 
-    func views(_ viewer: Account, _ dest: Int64) -> [View] {
-        raceThreads(UserByIdFreshnessTests.lookReads) { _ in
-            View(self.client.call(viewer, "/chat/getUserById", ["destId": String(dest)]))
-        }
-    }
-
-    /// Looks until every answer satisfies `accept` (a change made outside the API reaches the
-    /// workers through a notification, so answers may differ for a moment), for up to 3 s.
     func eventually(_ viewer: Account, _ dest: Int64, _ context: String, file: StaticString = #filePath, line: UInt = #line,
                     _ accept: (View) -> Bool) {
-        let deadline = Date().addingTimeInterval(3)
-        var last = views(viewer, dest)
-        while !last.allSatisfy(accept) && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.05)
-            last = views(viewer, dest)
-        }
-        XCTAssertTrue(last.allSatisfy(accept), "\(context): still \(last.first { !accept($0) }.map(String.init(describing:)) ?? "") after 3 s",
-                      file: file, line: line)
+        eventuallyEvery(context, file: file, line: line, view(viewer, dest), accept: accept)
     }
 
     func pair(_ name: String) -> (Account, Account) {

@@ -8,12 +8,10 @@ import XCTest
 /// - a change made in PostgreSQL directly shows within moments;
 /// - the end of a group, the end of a membership and the end of a session are refused at once.
 ///
-/// Every look asks `lookReads` times at once, twice, so that both worker processes (and several
-/// threads of each) answer, and expects the same answer from all.
+/// Every look is an `agreeingLook`: many requests at once, twice, so that both worker processes
+/// (and several threads of each) answer, and the same answer from all.
 final class GroupMemberCopyTests: StackTestCase {
     typealias Account = StackClient.Account
-
-    static let lookReads = 16
 
     /// One answer: status, code, and the members as "userId role card nickName mobile" lines.
     struct View: Equatable, CustomStringConvertible {
@@ -38,32 +36,18 @@ final class GroupMemberCopyTests: StackTestCase {
         func line(of account: Account) -> String? { members.first { $0.hasPrefix("\(account.userId) ") } }
     }
 
-    func views(_ viewer: Account, _ groupId: Int64) -> [View] {
-        raceThreads(GroupMemberCopyTests.lookReads) { _ in View(self.client.groupMembers(viewer, groupId)) }
+    func view(_ viewer: Account, _ groupId: Int64) -> () -> View {
+        { View(self.client.groupMembers(viewer, groupId)) }
     }
 
-    /// `viewer`'s answer, asked `lookReads` times at once, twice; fails unless all agree.
+    /// `viewer`'s answer (`agreeingLook`).
     func look(_ viewer: Account, _ groupId: Int64, file: StaticString = #filePath, line: UInt = #line) -> View {
-        let all = views(viewer, groupId) + views(viewer, groupId)
-        for (index, view) in all.enumerated() where view != all[0] {
-            XCTFail("answers differ: #0 \(all[0]), #\(index) \(view)", file: file, line: line)
-            break
-        }
-        return all[0]
+        agreeingLook(file: file, line: line, view(viewer, groupId))
     }
 
-    /// Looks until every answer satisfies `accept` (a change made outside the API reaches the
-    /// workers through a notification), for up to 3 s.
     func eventually(_ viewer: Account, _ groupId: Int64, _ context: String, file: StaticString = #filePath, line: UInt = #line,
                     _ accept: (View) -> Bool) {
-        let deadline = Date().addingTimeInterval(3)
-        var last = views(viewer, groupId)
-        while !last.allSatisfy(accept) && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.05)
-            last = views(viewer, groupId)
-        }
-        XCTAssertTrue(last.allSatisfy(accept), "\(context): still \(last.first { !accept($0) }.map(String.init(describing:)) ?? "") after 3 s",
-                      file: file, line: line)
+        eventuallyEvery(context, file: file, line: line, view(viewer, groupId), accept: accept)
     }
 
     /// A (the owner) with friends B and C in a new group, every member's copies filled.

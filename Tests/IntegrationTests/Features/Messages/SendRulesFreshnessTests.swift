@@ -6,43 +6,28 @@ import XCTest
 /// blocks either way) to the same promise as without the copies: a change made through the API
 /// applies to the very next message, from every worker; one made in PostgreSQL within moments.
 ///
-/// Every look sends `lookSends` messages at once, twice, so that both worker processes (and
+/// Every look is an `agreeingLook`: many messages at once, twice, so that both worker processes (and
 /// several threads of each) answer (the first round fills the copies, the second uses them), and
 /// expects the same outcome from all.
 final class SendRulesFreshnessTests: StackTestCase {
     typealias Account = StackClient.Account
 
-    static let lookSends = 16
-
-    /// The outcomes of one round: (HTTP status, code, info) of each message.
-    func round(_ from: Account, _ to: Account, _ label: String) -> [String] {
-        raceThreads(SendRulesFreshnessTests.lookSends) { index in
-            let reply = self.client.msgSendReply(from, to: to.userId, content: "\(label) #\(index)")
+    /// A message's outcome: HTTP status, code and info.
+    func send(_ from: Account, _ to: Account, _ label: String) -> () -> String {
+        {
+            let reply = self.client.msgSendReply(from, to: to.userId, content: label)
             return "\(reply.status)/\(reply.code.map(String.init) ?? "-") \(reply.info ?? "")"
         }
     }
 
-    /// Sends from `from` to `to` in two rounds and returns the one outcome all of them had.
+    /// The one outcome of every message of an `agreeingLook` from `from` to `to`.
     func look(_ from: Account, _ to: Account, _ label: String, file: StaticString = #filePath, line: UInt = #line) -> String {
-        let all = round(from, to, label) + round(from, to, label)
-        for (index, outcome) in all.enumerated() where outcome != all[0] {
-            XCTFail("\(label): outcomes differ: #0 \(all[0]), #\(index) \(outcome)", file: file, line: line)
-            break
-        }
-        return all[0]
+        agreeingLook(file: file, line: line, send(from, to, label))
     }
 
-    /// Sends until every message of a round has `expected` (a change made outside the API reaches
-    /// the workers through a notification), for up to 3 s.
     func eventually(_ from: Account, _ to: Account, _ label: String, file: StaticString = #filePath, line: UInt = #line,
                     _ accept: (String) -> Bool) {
-        let deadline = Date().addingTimeInterval(3)
-        var last = round(from, to, label)
-        while !last.allSatisfy(accept) && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.05)
-            last = round(from, to, label)
-        }
-        XCTAssertTrue(last.allSatisfy(accept), "\(label): still \(last.first { !accept($0) } ?? "") after 3 s", file: file, line: line)
+        eventuallyEvery(label, file: file, line: line, send(from, to, label), accept: accept)
     }
 
     static let sent = "200/1 ok"
@@ -89,7 +74,7 @@ final class SendRulesFreshnessTests: StackTestCase {
         let stored = try StackDB.query(stack, """
             SELECT count(*), count(DISTINCT conversation_id), max(seq) FROM messages WHERE from_id IN (\(a.userId), \(b.userId))
             """)
-        let accepted = String(4 * 2 * Self.lookSends)
+        let accepted = String(4 * 2 * concurrentLookWidth)
         XCTAssertEqual(stored.first, [accepted, "1", accepted])
     }
 

@@ -96,22 +96,17 @@ final class ListFreshnessTests: StackTestCase {
     /// `viewer` is refused the member list (403) by every read of a look.
     func assertNotAMember(_ viewer: Account, _ groupId: Int64, _ context: String, file: StaticString = #filePath, line: UInt = #line) {
         for round in 1...2 {
-            for reply in raceThreads(Self.concurrentMemberReads, { _ in self.client.groupMembers(viewer, groupId) }) {
+            for reply in raceThreads(concurrentLookWidth, { _ in self.client.groupMembers(viewer, groupId) }) {
                 assertReply(reply, status: 403, code: -1, "\(context) (round \(round))", file: file, line: line)
             }
         }
     }
 
-    /// How many reads of a member list run at once, in each of a look's two rounds: each worker
-    /// process (and several threads of each) answers some, from its own copy of the group if it
-    /// holds one (docs/caching.md), and the second round reads what the first may have stored.
-    static let concurrentMemberReads = 16
-
-    /// `viewer`'s member list of the group: with `reads` > 1, `concurrentMemberReads` reads at
+    /// `viewer`'s member list of the group: with `reads` > 1, `concurrentLookWidth` reads at
     /// once, twice (each read must succeed and agree with the first); with `reads` 1, one read.
     func members(_ viewer: Account, _ groupId: Int64, reads: Int = ListFreshnessTests.readsPerLook,
                  file: StaticString = #filePath, line: UInt = #line) -> [Member] {
-        let rounds = reads > 1 ? 2 : 1, width = reads > 1 ? Self.concurrentMemberReads : 1
+        let rounds = reads > 1 ? 2 : 1, width = reads > 1 ? concurrentLookWidth : 1
         var first: [Member]?
         for round in 1...rounds {
             let replies = raceThreads(width) { _ in self.client.groupMembers(viewer, groupId) }
