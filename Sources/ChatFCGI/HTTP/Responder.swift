@@ -42,7 +42,7 @@ public final class Responder {
             }
             if route.body == .stream { bodyRead = true } // the handler owns the body
             if route.requiresAuth {
-                guard let token = Responder.token(of: request) else { throw HTTPError.unauthorized }
+                guard let token = Responder.token(of: request) else { throw HTTPError.missingToken }
                 if route.authInQuery, let sessions {
                     // Checked by the handler's first statements, in the same round trip.
                     context.pendingToken = token

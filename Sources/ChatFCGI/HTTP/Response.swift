@@ -63,7 +63,11 @@ public struct Response {
     }
 
     public static func error(_ error: HTTPError) -> Response {
-        envelope(code: error.code, info: error.info, status: error.status)
+        var response = envelope(code: error.code, info: error.info, status: error.status)
+        // Every route takes GET and POST (API.md §1); RFC 9110 asks a 405 to say so.
+        if error.status == 405 { response.headers.append(("Allow", "GET, POST")) }
+        if let seconds = error.retryAfterSeconds { response.headers.append(("Retry-After", String(seconds))) }
+        return response
     }
 
     /// The status line's reason phrase, for the CGI `Status:` header.

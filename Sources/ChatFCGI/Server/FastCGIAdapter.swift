@@ -99,6 +99,8 @@ public enum FastCGIAdapter {
         head += "Content-Length: \(response.body.count)\r\n"
         head += "X-Request-Id: \(requestId)\r\n"
         head += "Cache-Control: no-store\r\n"
+        // A browser must never guess another type for a body that echoes client text.
+        head += "X-Content-Type-Options: nosniff\r\n"
         for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         exchange.writeResponse(head: Array(head.utf8), body: response.body)
