@@ -37,6 +37,8 @@ NGINX_WORKERS="${NGINX_WORKERS:-$(( $(nproc) >= 4 ? $(nproc) / 4 : 1 ))}"
 NGINX_KEEPALIVE="${NGINX_KEEPALIVE:-}"
 CHAT_BIN="${CHAT_BIN:-$ROOT/.build/release/chat-fcgi}"
 HTTP_RATE_LIMIT="${HTTP_RATE_LIMIT:-off}"
+# The unprivileged user nginx's workers run as when the stack is started by root.
+NGINX_USER="${NGINX_USER:-www-data}"
 STACK_EXTRA_CONFIG="${STACK_EXTRA_CONFIG:-}"
 UPLOAD_MAX_MIB="${UPLOAD_MAX_MIB:-}"
 
@@ -373,7 +375,8 @@ write_app_config() {
 # Written by scripts/stack.sh up for the local stack: edits are overwritten (use
 # STACK_EXTRA_CONFIG, or CHAT_* environment variables). Keys: deploy/chat-fcgi.conf.example.
 listen = $APP_SOCK
-socket_mode = 0666
+socket_mode = 0660
+$(if is_root; then echo "socket_group = $NGINX_USER"; fi)
 workers = $WORKERS
 threads = $THREADS
 pid_file = $APP_PID_FILE
@@ -472,8 +475,12 @@ render_nginx() {
     if [ "$app_workers" -eq 0 ]; then app_workers="$(nproc)"; fi
     keepalive="${NGINX_KEEPALIVE:-$(( 2 * app_workers * THREADS / NGINX_WORKERS ))}"
     if [ "$keepalive" -lt 1 ]; then keepalive=1; fi
-    # Root-run nginx workers can read whatever the (root-run) app wrote; harmless locally.
-    if is_root; then user_line="user root;"; fi
+    # As in production, nginx's workers run unprivileged: they reach the app through its 0660
+    # socket by group, read the uploads (0644 files in 0755 folders) and own their temp folders.
+    if is_root; then
+        user_line="user $NGINX_USER $NGINX_USER;"
+        chown -R "$NGINX_USER:$NGINX_USER" "$NGX_DIR/tmp"
+    fi
     # The production locations, or a copy with a larger doUploads limit (UPLOAD_MAX_MIB).
     local locations="$ROOT/deploy/nginx-chat.conf"
     if [ -n "$UPLOAD_MAX_MIB" ]; then

@@ -1,13 +1,14 @@
 /// Wires the features onto one router. This is the only place that knows every feature.
 public enum Application {
-    public static func makeRouter(config: Config) -> (Router, AccountsFeature) {
+    public static func makeRouter(config: Config) -> (Router, AccountsFeature, UploadsFeature) {
         let router = Router()
         let sender: SMSSender = config.smsSender == "command"
             ? CommandSMSSender(command: config.smsCommand ?? "")
             : OutboxSMSSender(path: config.smsOutbox)
         let accounts = AccountsFeature(config: config, sender: sender)
         accounts.register(on: router)
-        UploadsFeature(config: config).register(on: router)
+        let uploads = UploadsFeature(config: config)
+        uploads.register(on: router)
         // The list cache's memory: a sixteenth for unread counts, the rest split evenly between the
         // groups' member lists and the users' own lists (friends, requests, groups).
         let listCacheBytes = config.listCacheMiB << 20
@@ -33,20 +34,21 @@ public enum Application {
         accounts.readyContributors.append { context in messages.readyPart(context) }
         // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.
         router.add("/_bench/fcgi", auth: false) { _ in .ok() }
-        return (router, accounts)
+        return (router, accounts, uploads)
     }
 
     /// Every feature's housekeeping, run by `PeriodicJobs` in the workers.
     public static func jobs() -> [PeriodicJobs.Job] {
-        AccountsFeature.cleanupJobs + EventLog.cleanupJobs
+        AccountsFeature.cleanupJobs + EventLog.cleanupJobs + UploadsFeature.cleanupJobs
     }
 
-    public static func makeResponder(config: Config) -> Responder {
-        let (router, accounts) = makeRouter(config: config)
+    /// The responder, and the uploads feature, whose temporary files the worker sweeps.
+    public static func makeResponder(config: Config) -> (Responder, UploadsFeature) {
+        let (router, accounts, uploads) = makeRouter(config: config)
         let responder = Responder(router: router, maxFormBytes: config.maxFormBytes) { context, token in
             try accounts.authenticate(context, token: token)
         }
         responder.sessions = SessionStatements()
-        return responder
+        return (responder, uploads)
     }
 }

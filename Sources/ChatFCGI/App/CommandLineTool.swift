@@ -23,7 +23,7 @@ public enum CommandLineTool {
         guard let command = args.first else { return fail(usage) }
 
         if command == "routes" {
-            let (router, _) = Application.makeRouter(config: Config())
+            let (router, _, _) = Application.makeRouter(config: Config())
             for path in router.paths { print(path) }
             return 0
         }
@@ -46,7 +46,9 @@ public enum CommandLineTool {
             Sessions.touches = touches
             touches.start()
             defer { touches.stop() }
-            return WorkerProcess.run(config: config, responder: Application.makeResponder(config: config),
+            let (responder, uploads) = Application.makeResponder(config: config)
+            uploads.startSweeping()
+            return WorkerProcess.run(config: config, responder: responder,
                                      wakeChannel: EventLog.channel, notifier: notifier)
         case "migrate":
             do {

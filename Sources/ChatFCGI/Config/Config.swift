@@ -6,6 +6,8 @@ import Foundation
 public struct Config: Sendable {
     public var listen = "/run/chat-fcgi/chat.sock"
     public var socketMode: UInt16 = 0o660
+    /// Group given the unix socket (nginx's group), so that 0660 lets nginx in; nil: unchanged.
+    public var socketGroup: String? = nil
     public var workers = 0
     public var threads = 8
     public var pidFile: String? = nil
@@ -22,6 +24,18 @@ public struct Config: Sendable {
     /// Memory per worker process for getUserById's sessions, profiles and relations (0: off), MiB.
     public var profileCacheMiB = 32
     public var shutdownTimeoutSeconds = 30
+    /// Longest a single read or write on an nginx connection may block (a stalled peer), seconds.
+    public var bodyTimeoutSeconds = 30
+    /// Uploads one worker process serves at once (0: half its threads, at least 1); more get 503.
+    public var maxUploadsPerWorker = 0
+    /// Bytes one user may upload per UTC day, MiB (0: no quota).
+    public var uploadQuotaMiBPerDay = 2048
+    /// Parked long-polls one user may hold; a new one answers the oldest at once.
+    public var maxParkedPerUser = 8
+    /// Parked long-polls one worker process holds at most; beyond it a sync answers at once.
+    public var maxParkedPerWorker = 4096
+    /// How long a request waits for an unreachable database before it gets 503, milliseconds.
+    public var dbWaitMs = 2000
     public var smsSender = "outbox"
     public var smsOutbox = "/var/lib/chat-fcgi/sms-outbox.jsonl"
     public var smsCommand: String? = nil
@@ -85,7 +99,8 @@ public struct Config: Sendable {
     static let knownKeys: [String] = [
         "listen", "socket_mode", "workers", "threads", "pid_file", "database", "sql_dir", "uploads_dir",
         "uploads_url", "max_form_bytes", "max_image_bytes", "max_file_bytes", "slow_request_ms",
-        "list_cache_mib", "profile_cache_mib",
+        "list_cache_mib", "profile_cache_mib", "socket_group", "body_timeout_s", "max_uploads_per_worker",
+        "upload_quota_mib_per_day", "max_parked_per_user", "max_parked_per_worker", "db_wait_ms",
         "shutdown_timeout_s", "sms_sender", "sms_outbox", "sms_command", "secret_key_file",
         "payment_secret_file", "log_level",
         "version.android", "version.android.url", "version.android.force", "version.android.note",
@@ -122,6 +137,13 @@ public struct Config: Sendable {
             case "list_cache_mib": listCacheMiB = try int(0...65536)
             case "profile_cache_mib": profileCacheMiB = try int(0...65536)
             case "shutdown_timeout_s": shutdownTimeoutSeconds = try int(1...3600)
+            case "socket_group": socketGroup = value.isEmpty ? nil : value
+            case "body_timeout_s": bodyTimeoutSeconds = try int(1...3600)
+            case "max_uploads_per_worker": maxUploadsPerWorker = try int(0...4096)
+            case "upload_quota_mib_per_day": uploadQuotaMiBPerDay = try int(0...(1 << 30))
+            case "max_parked_per_user": maxParkedPerUser = try int(1...1024)
+            case "max_parked_per_worker": maxParkedPerWorker = try int(1...1_000_000)
+            case "db_wait_ms": dbWaitMs = try int(0...60_000)
             case "sms_sender":
                 guard value == "outbox" || value == "command" else {
                     throw ConfigError(description: "sms_sender: expected outbox or command")
@@ -152,6 +174,7 @@ public struct Config: Sendable {
             }
         }
         if workers == 0 { workers = ProcessInfo.processInfo.activeProcessorCount }
+        if maxUploadsPerWorker == 0 { maxUploadsPerWorker = max(1, threads / 2) }
         if smsSender == "command" && smsCommand == nil {
             throw ConfigError(description: "sms_sender = command needs sms_command")
         }

@@ -40,14 +40,30 @@ public final class FastCGIExchange {
         return String(cString: value)
     }
 
-    /// Reads up to `buffer.count` body bytes; returns 0 at the end of the body.
+    /// True when the body ended in an error (a read timed out, the peer went away, a broken
+    /// record) instead of at its end: what was read is incomplete and the connection is unusable.
+    public private(set) var bodyFailed = false
+    /// Body bytes read so far.
+    public private(set) var bodyBytesRead = 0
+
+    /// Reads up to `buffer.count` body bytes; returns 0 at the end of the body, and also when it
+    /// failed (then `bodyFailed` is set).
     public func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         if bodyExhausted || buffer.count == 0 { return 0 }
         let n = FCGX_GetStr(buffer.baseAddress!.assumingMemoryBound(to: CChar.self),
                             Int32(min(buffer.count, 1 << 30)), raw.pointee.in)
-        if n <= 0 { bodyExhausted = true; return 0 }
+        if n <= 0 {
+            bodyExhausted = true
+            if FCGX_GetError(raw.pointee.in) != 0 || FCGX_HasSeenEOF(raw.pointee.in) != EOF {
+                bodyFailed = true
+                closeConnection = true
+            }
+            return 0
+        }
+        bodyBytesRead += Int(n)
         return Int(n)
     }
+
 
     /// Reads and discards what is left of the body, up to `limit` bytes. Returns false when more
     /// remained, in which case the connection is closed rather than reused mid-body.
@@ -59,7 +75,7 @@ public final class FastCGIExchange {
             discarded += n
             if discarded > limit { closeConnection = true; return false }
         }
-        return true
+        return !bodyFailed
     }
 
     /// Writes raw response bytes (CGI headers, blank line, body). Returns false if the peer is gone.

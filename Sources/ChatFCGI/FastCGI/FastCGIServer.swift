@@ -19,6 +19,9 @@ public final class FastCGIServer: @unchecked Sendable {
     let listenFD: Int32
     let threadCount: Int
     let slowRequestNanos: UInt64
+    /// Longest one read or write on a connection blocks (SO_RCVTIMEO/SO_SNDTIMEO): a peer that
+    /// stalls mid-request frees its thread after this, whatever it sends.
+    let ioTimeoutSeconds: Int
     let makeHandler: () -> Handler
 
     /// Written once when the server starts draining; its read end is in the shared epoll set.
@@ -49,12 +52,72 @@ public final class FastCGIServer: @unchecked Sendable {
         var reported = false
     }
 
-    public init(listenFD: Int32, threads: Int, slowRequestMillis: Int, makeHandler: @escaping () -> Handler) {
+    public init(listenFD: Int32, threads: Int, slowRequestMillis: Int, ioTimeoutSeconds: Int = 30,
+                makeHandler: @escaping () -> Handler) {
         self.listenFD = listenFD
         self.threadCount = threads
         self.slowRequestNanos = UInt64(slowRequestMillis) * 1_000_000
+        self.ioTimeoutSeconds = ioTimeoutSeconds
         self.makeHandler = makeHandler
     }
+
+    /// Connections accepted so far, for the status page.
+    public var acceptedConnections: UInt64 { acceptLock.withLock { accepted } }
+    /// Accepts that failed for want of descriptors or memory, for the status page.
+    public var failedAccepts: UInt64 { acceptLock.withLock { acceptFailures } }
+
+    // MARK: accept back-off
+
+    /// While accepting fails for want of a resource (EMFILE and the like), the listening socket
+    /// leaves the epoll set (it is level-triggered: every thread would otherwise spin on it) and
+    /// comes back after a pause that doubles up to a second while the failures go on.
+    private let acceptLock = NSLock()
+    private var accepted: UInt64 = 0
+    private var acceptFailures: UInt64 = 0
+    private var acceptPausedUntil: UInt64 = 0
+    private var acceptPauseNanos: UInt64 = 0
+    private var lastAcceptLog: UInt64 = 0
+
+    fileprivate func acceptSucceeded() {
+        acceptLock.withLock {
+            accepted &+= 1
+            acceptPauseNanos = 0
+        }
+    }
+
+    fileprivate func acceptFailed(errno code: Int32) {
+        let now = monotonicNanos()
+        let shouldLog: Bool = acceptLock.withLock {
+            acceptFailures &+= 1
+            if acceptPausedUntil != 0 { return false }
+            acceptPauseNanos = min(max(acceptPauseNanos * 2, 50_000_000), 1_000_000_000)
+            acceptPausedUntil = now + acceptPauseNanos
+            _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
+            // One line per ten seconds at most: the condition may last.
+            if now &- lastAcceptLog > 10_000_000_000 || lastAcceptLog == 0 {
+                lastAcceptLog = now
+                return true
+            }
+            return false
+        }
+        if shouldLog {
+            Log.error("accept.failed", ["errno": code, "error": String(cString: strerror(code)),
+                                        "pause_ms": acceptPauseNanos / 1_000_000])
+        }
+    }
+
+    /// Puts the listening socket back once its pause is over (called by every thread as it wakes).
+    fileprivate func resumeAcceptingIfDue() {
+        acceptLock.withLock {
+            guard acceptPausedUntil != 0, monotonicNanos() >= acceptPausedUntil else { return }
+            acceptPausedUntil = 0
+            if isDraining { return }
+            watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue)
+        }
+    }
+
+    /// The epoll wait of a thread: short while accepting is paused, so the pause ends on time.
+    fileprivate var acceptPaused: Bool { acceptLock.withLock { acceptPausedUntil != 0 } }
 
     public var isDraining: Bool { lock.withLock { draining } }
 
@@ -229,7 +292,9 @@ public final class FastCGIServer: @unchecked Sendable {
                 let draining = server.isDraining
                 if draining && !server.hasArmed && parking.parkedCount == 0 && parking.readyCount == 0 { break }
                 // One event per call, so that the other ready connections go to other threads.
-                let n = epoll_wait(server.epollFD, &event, 1, draining ? 100 : 250)
+                let paused = server.acceptPaused
+                if paused { server.resumeAcceptingIfDue() }
+                let n = epoll_wait(server.epollFD, &event, 1, draining ? 100 : (paused ? 50 : 250))
                 if n <= 0 { continue }
                 switch event.data.u64 {
                 case FastCGIServer.shutdownToken:
@@ -251,8 +316,19 @@ public final class FastCGIServer: @unchecked Sendable {
 
         private func acceptOne() {
             let fd = accept(server.listenFD, nil, nil)
-            if fd < 0 { return } // EAGAIN: another thread or worker took it
+            if fd < 0 {
+                let code = errno
+                // EAGAIN: another thread or worker took it. Out of descriptors or memory: back off.
+                if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
+                    server.acceptFailed(errno: code)
+                }
+                return
+            }
+            server.acceptSucceeded()
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            var timeout = timeval(tv_sec: server.ioTimeoutSeconds, tv_usec: 0)
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let request = spare.popLast() ?? UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
             // listen_sock -1: if the connection ends, libfcgi must not accept on its own (it would block).
             FCGX_InitRequest(request, -1, 0)

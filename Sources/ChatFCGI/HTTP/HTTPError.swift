@@ -29,6 +29,7 @@ public struct HTTPError: Error, Equatable, Sendable {
         HTTPError(status: 429, info: info, retryAfterSeconds: retryAfterSeconds)
     }
     public static let internalError = HTTPError(status: 500, info: "internal error")
+    public static let insufficientStorage = HTTPError(status: 507, info: "the server has no room for this file now")
     public static func unavailable(_ info: String = "service unavailable", retryAfterSeconds: Int = 1) -> HTTPError {
         HTTPError(status: 503, info: info, retryAfterSeconds: retryAfterSeconds)
     }

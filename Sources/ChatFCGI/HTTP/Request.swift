@@ -1,7 +1,8 @@
 /// Where the request body comes from; the FastCGI layer provides it.
 public protocol BodyStream: AnyObject {
-    /// Reads up to `buffer.count` bytes; 0 means the body has ended.
-    func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int
+    /// Reads up to `buffer.count` bytes; 0 means the body has ended. Throws when the body broke
+    /// off (a stalled or vanished peer), so that a cut body is never taken for a whole one.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 }
 
 /// An HTTP request as the application sees it: method, path, parameters and body.

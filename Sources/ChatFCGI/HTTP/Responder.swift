@@ -42,17 +42,25 @@ public final class Responder {
             }
             if route.body == .stream { bodyRead = true } // the handler owns the body
             if route.requiresAuth {
-                guard let token = Responder.token(of: request) else { throw HTTPError.missingToken }
-                if route.authInQuery, let sessions {
+                let token = Responder.token(of: request)
+                if token == nil && route.tokenInBody {
+                    context.bodyTokenCheck = { [authenticate, unowned context] token in try authenticate(context, token) }
+                } else if let token, route.authInQuery, let sessions {
                     // Checked by the handler's first statements, in the same round trip.
                     context.pendingToken = token
                     context.sessions = sessions
                 } else {
+                    guard let token else { throw HTTPError.missingToken }
                     context.userId = try authenticate(context, token)
                     try Responder.checkClaimedUser(request, context.userId)
                 }
             }
             let response = try route.handler(context)
+            // An authenticated route must not answer without knowing its user.
+            if route.requiresAuth && context.userId == 0 && response.deferral == nil && (200..<300).contains(response.status) {
+                Log.error("request.unauthenticated_answer", ["rid": request.requestId, "path": request.path])
+                throw HTTPError.internalError
+            }
             return Outcome(response: response, userId: context.userId, bodyLeftUnread: !bodyRead)
         } catch var error as HTTPError {
             // A route that checks the session inside its statements may fail on a parameter
@@ -117,7 +125,7 @@ public final class Responder {
                 if bytes.count > maxFormBytes { throw HTTPError.payloadTooLarge }
                 bytes.append(contentsOf: repeatElement(0, count: min(bytes.count, maxFormBytes + 1 - bytes.count)))
             }
-            let n = bytes.withUnsafeMutableBytes { body.readBody(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+            let n = try bytes.withUnsafeMutableBytes { try body.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
             if n == 0 { break }
             filled += n
         }

@@ -13,6 +13,20 @@ public final class RequestContext {
     /// first `pipelineAsUser` resolves it.
     var pendingToken: String?
     var sessions: SessionResolver?
+    /// On a route whose token may come in its body, when none came in the header or query.
+    var bodyTokenCheck: ((String) throws -> Int64)?
+
+    /// True while a route that takes its token from the body has not been given one yet.
+    public var awaitsBodyToken: Bool { bodyTokenCheck != nil }
+
+    /// Authenticates with a token that came in the body (a multipart field).
+    public func authenticate(bodyToken token: String) throws {
+        guard let check = bodyTokenCheck else { return }
+        guard !token.isEmpty else { throw HTTPError.missingToken }
+        userId = try check(token)
+        bodyTokenCheck = nil
+        try Responder.checkClaimedUser(request, userId)
+    }
 
     /// How a statement names the acting user: `$1` bound to the user id once it is known, or (on
     /// a route that authenticates in its queries) a subquery on `$1` bound to the session token.
@@ -111,6 +125,9 @@ public struct Route {
     /// The handler authenticates inside its own statements (`pipelineAsUser`), saving a round trip.
     public let authInQuery: Bool
     public let body: BodyHandling
+    /// A streamed (multipart) body may carry the token as a field, which the handler checks
+    /// with `RequestContext.authenticate(bodyToken:)` before it keeps anything.
+    public let tokenInBody: Bool
     public let handler: (RequestContext) throws -> Response
 }
 
@@ -121,9 +138,11 @@ public final class Router {
     public init() {}
 
     public func add(_ path: String, auth: Bool = true, authInQuery: Bool = false, body: BodyHandling = .form,
-                    _ handler: @escaping (RequestContext) throws -> Response) {
+                    tokenInBody: Bool = false, _ handler: @escaping (RequestContext) throws -> Response) {
         precondition(routes[path] == nil, "route \(path) registered twice")
-        routes[path] = Route(path: path, requiresAuth: auth, authInQuery: authInQuery, body: body, handler: handler)
+        precondition(!tokenInBody || body == .stream, "a token in the body needs a streamed body")
+        routes[path] = Route(path: path, requiresAuth: auth, authInQuery: authInQuery, body: body,
+                             tokenInBody: tokenInBody, handler: handler)
     }
 
     public func route(for path: String) -> Route? { routes[path] }

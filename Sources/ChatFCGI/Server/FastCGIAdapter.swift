@@ -1,10 +1,16 @@
 /// Turns a FastCGI exchange into a `Request`, runs the responder, writes the response and the
 /// access-log line. This is the "request parsing" step between the FastCGI layer and the router.
-extension FastCGIExchange: BodyStream {}
+extension FastCGIExchange: BodyStream {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = readBody(into: buffer)
+        if bodyFailed { throw HTTPError.badRequest("incomplete request body") }
+        return n
+    }
+}
 extension ParkingLot: WakeGenerations {}
 
 public enum FastCGIAdapter {
-    /// Largest unread body remainder drained to keep a connection reusable; beyond it, close.
+    /// Most of a body of unknown length drained to keep a connection reusable; beyond it, close.
     static let drainLimit = 256 * 1024
 
     /// What a parked request needs when it is resumed.
@@ -50,6 +56,11 @@ public enum FastCGIAdapter {
 
         var outcome: Responder.Outcome
         do {
+            // nginx always sends a plain decimal; anything else comes from a broken or hostile
+            // FastCGI client, and its body is not worth reading.
+            if !lengthText.isEmpty, contentLength == nil || contentLength! < 0 {
+                throw HTTPError.badRequest("invalid Content-Length")
+            }
             let params = Params(try FormURLEncoded.parse(query))
             let request = Request(method: method, path: path, queryString: query,
                                   contentType: exchange.param("CONTENT_TYPE") ?? "",
@@ -74,12 +85,17 @@ public enum FastCGIAdapter {
                 return
             }
         } catch let error as HTTPError {
-            outcome = Responder.Outcome(response: .error(error), userId: 0, bodyLeftUnread: contentLength != 0)
+            outcome = Responder.Outcome(response: .error(error), userId: 0, bodyLeftUnread: true)
         } catch {
-            outcome = Responder.Outcome(response: .error(.internalError), userId: 0, bodyLeftUnread: contentLength != 0)
+            outcome = Responder.Outcome(response: .error(.internalError), userId: 0, bodyLeftUnread: true)
         }
-        if outcome.bodyLeftUnread {
-            _ = exchange.discardBody(limit: drainLimit)
+        // What a refused request left of its body is read and dropped, so that nginx sees the
+        // answer and can keep the connection: closing instead makes nginx fail the request (its
+        // write of the body breaks: 502) whenever it is still sending. nginx buffers every body
+        // before it calls the app, so this runs at local speed whatever the client's pace, each
+        // read bounded by body_timeout_s, and the body by nginx's client_max_body_size.
+        if outcome.bodyLeftUnread && !exchange.bodyFailed {
+            _ = exchange.discardBody(limit: contentLength.map { max($0, 0) } ?? drainLimit)
         }
         finish(exchange, response: outcome.response, method: method, path: path, requestId: requestId,
                userId: outcome.userId, started: started)

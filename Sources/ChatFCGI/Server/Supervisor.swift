@@ -84,7 +84,19 @@ public final class Supervisor {
         }
         let fd = FCGX_OpenSocket(config.listen, 1024)
         guard fd >= 0 else { throw ListenError(description: "cannot listen on \(config.listen)") }
-        if !isTCP { chmod(config.listen, mode_t(config.socketMode)) }
+        if !isTCP {
+            if let group = config.socketGroup {
+                guard let entry = getgrnam(group) else {
+                    close(fd)
+                    throw ListenError(description: "socket_group: no group named \(group)")
+                }
+                guard chown(config.listen, uid_t.max, entry.pointee.gr_gid) == 0 else {
+                    close(fd)
+                    throw ListenError(description: "socket_group: cannot give \(config.listen) to \(group) (errno \(errno))")
+                }
+            }
+            chmod(config.listen, mode_t(config.socketMode))
+        }
         // Non-blocking: every worker thread waits for this socket (epoll) and only one wins each accept.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         // Keep it above the descriptors a child gets (3 to 5), close-on-exec in the supervisor.

@@ -21,7 +21,8 @@ public enum WorkerProcess {
         FastCGIServer.initializeLibrary()
 
         let server = FastCGIServer(listenFD: listenFD, threads: config.threads,
-                                   slowRequestMillis: config.slowRequestMs) {
+                                   slowRequestMillis: config.slowRequestMs,
+                                   ioTimeoutSeconds: config.bodyTimeoutSeconds) {
             // One PostgreSQL connection per thread, made on first use.
             let db = PGConnection(conninfo: config.database)
             return { exchange in FastCGIAdapter.handle(exchange, responder: responder, db: db) }

@@ -25,7 +25,7 @@ final class RouteDocumentationTests: XCTestCase {
     }
 
     private func routerPaths() -> [String] {
-        let (router, _) = Application.makeRouter(config: Config())
+        let (router, _, _) = Application.makeRouter(config: Config())
         return router.paths
     }
 

@@ -7,7 +7,7 @@ final class BytesBody: BodyStream {
     var offset = 0
     let piece: Int
     init(_ text: String, piece: Int = 7) { bytes = Array(text.utf8); self.piece = piece }
-    func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n = min(piece, buffer.count, bytes.count - offset)
         for i in 0..<n { buffer[i] = bytes[offset + i] }
         offset += n
