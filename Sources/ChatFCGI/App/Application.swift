@@ -49,6 +49,7 @@ public enum Application {
             try accounts.authenticate(context, token: token)
         }
         responder.sessions = SessionStatements()
+        responder.databaseWaitNanos = UInt64(config.dbWaitMs) * 1_000_000
         return (responder, uploads)
     }
 }

@@ -336,7 +336,9 @@ public final class FastCGIServer: @unchecked Sendable {
             // FCGX_Accept_r first "finishes" the previous request and closes the connection unless
             // it is marked kept; this connection has had no request yet, so keep it open.
             request.pointee.keepConnection = 1
-            serve(request)
+            // Into the set like an idle connection: its first request wakes a thread when it has
+            // arrived (at once, from nginx), so a peer that connects and sends nothing holds no thread.
+            if !server.arm(request) { recycle(request) }
         }
 
         /// Reads one request from the connection, handles it, and keeps the connection if nginx asked to.

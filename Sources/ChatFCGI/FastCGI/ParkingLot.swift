@@ -16,14 +16,32 @@ public final class ParkingLot: @unchecked Sendable {
         let key: Int64
         let deadline: UInt64
         let fd: Int32
-        init(request: UnsafeMutablePointer<FCGX_Request>, exchange: FastCGIExchange, key: Int64, deadline: UInt64) {
+        /// Order of parking, to find a key's oldest request.
+        let sequence: UInt64
+        init(request: UnsafeMutablePointer<FCGX_Request>, exchange: FastCGIExchange, key: Int64, deadline: UInt64,
+             sequence: UInt64) {
             self.request = request
             self.exchange = exchange
             self.key = key
             self.deadline = deadline
             self.fd = request.pointee.ipcFd
+            self.sequence = sequence
         }
     }
+
+    /// Most requests parked under one key (a user): a new one answers the oldest at once, so a
+    /// client that opens long-polls in a loop holds a bounded number of connections.
+    public var maxPerKey = 8
+    /// Most requests parked in this process: beyond it a request is answered at once.
+    public var maxTotal = 4096
+    private var parkSequence: UInt64 = 0
+    private var displaced: UInt64 = 0
+    private var turnedAway: UInt64 = 0
+
+    /// Requests answered early because their key had `maxPerKey` parked (for the status page).
+    public var displacedCount: UInt64 { lock.withLock { displaced } }
+    /// Requests answered at once because `maxTotal` were parked (for the status page).
+    public var turnedAwayCount: UInt64 { lock.withLock { turnedAway } }
 
     private let lock = NSLock()
     private var byKey: [Int64: [ObjectIdentifier: Parked]] = [:]
@@ -57,12 +75,23 @@ public final class ParkingLot: @unchecked Sendable {
     /// handler's check and now), the request is made ready at once instead, so no wake is lost.
     func park(request: UnsafeMutablePointer<FCGX_Request>, exchange: FastCGIExchange, key: Int64,
               deadline: UInt64, seenGeneration: UInt64) {
-        let parked = Parked(request: request, exchange: exchange, key: key, deadline: deadline)
-        let immediate: Bool = lock.withLock {
-            if draining || (lastWake[key] ?? 0) != seenGeneration {
-                parked.exchange.resumeIsFinal = draining
+        let readied: Int = lock.withLock {
+            parkSequence += 1
+            let parked = Parked(request: request, exchange: exchange, key: key, deadline: deadline, sequence: parkSequence)
+            if draining || (lastWake[key] ?? 0) != seenGeneration || byFD.count >= maxTotal {
+                if byFD.count >= maxTotal && !draining { turnedAway += 1 }
+                parked.exchange.resumeIsFinal = draining || byFD.count >= maxTotal
                 ready.append(parked)
-                return true
+                return 1
+            }
+            var readied = 0
+            if let mine = byKey[key], mine.count >= maxPerKey,
+               let oldest = mine.values.min(by: { $0.sequence < $1.sequence }) {
+                unwatch(oldest)
+                oldest.exchange.resumeIsFinal = true
+                ready.append(oldest)
+                displaced += 1
+                readied = 1
             }
             byKey[key, default: [:]][ObjectIdentifier(parked)] = parked
             byFD[parked.fd] = parked
@@ -70,9 +99,9 @@ public final class ParkingLot: @unchecked Sendable {
             event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
             event.data.fd = parked.fd
             epoll_ctl(epollFD, EPOLL_CTL_ADD, parked.fd, &event)
-            return false
+            return readied
         }
-        if immediate { signalReady(1) }
+        signalReady(readied)
     }
 
     /// Wakes every request parked under these keys.

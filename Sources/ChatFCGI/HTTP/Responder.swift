@@ -23,10 +23,44 @@ public final class Responder {
         public var userId: Int64
         /// True when the body was left partly unread (the connection must not be reused).
         public var bodyLeftUnread: Bool
+        /// Set when the request failed because the database connection was lost.
+        var lostConnection: PGError? = nil
+
+        public init(response: Response, userId: Int64, bodyLeftUnread: Bool) {
+            self.response = response
+            self.userId = userId
+            self.bodyLeftUnread = bodyLeftUnread
+        }
     }
 
+    /// How long a request waits for an unreachable database (a restart) before it gets 503.
+    public var databaseWaitNanos: UInt64 = 2_000_000_000
+
+    /// Runs the request; when the database connection was lost before anything of the request
+    /// could have been kept (`PGConnection.workDone`), once more on a new connection, waiting
+    /// for the database within `databaseWaitNanos`. A streamed body cannot be read twice.
     public func respond(to request: Request, db: PGConnection) -> Outcome {
+        let deadline = monotonicNanos() + databaseWaitNanos
+        var attempt = 0
+        while true {
+            attempt += 1
+            db.beginRequest()
+            let outcome = respondOnce(to: request, db: db, databaseDeadline: deadline)
+            guard let lost = outcome.lostConnection else { return outcome }
+            let route = router.route(for: request.path)
+            if attempt < 3, !db.workDone, route?.body != .stream, (try? db.reconnect(until: deadline)) != nil {
+                Log.info("request.retried", ["rid": request.requestId, "path": request.path, "error": lost.message])
+                continue
+            }
+            Log.warn("request.db_lost", ["rid": request.requestId, "path": request.path, "error": lost.message])
+            return Outcome(response: .error(.unavailable("database unavailable; try again shortly")),
+                           userId: outcome.userId, bodyLeftUnread: outcome.bodyLeftUnread)
+        }
+    }
+
+    private func respondOnce(to request: Request, db: PGConnection, databaseDeadline: UInt64) -> Outcome {
         let context = RequestContext(request: request, db: db, wakes: wakes)
+        context.databaseDeadline = databaseDeadline
         var bodyRead = request.contentLength == 0 || request.body == nil
         do {
             guard let route = router.route(for: request.path) else { throw HTTPError.notFound }
@@ -66,7 +100,7 @@ public final class Responder {
             // A route that checks the session inside its statements may fail on a parameter
             // before it got there: the session still decides first (401 before 400), as on every
             // other route. Only on this error path does it cost a separate round trip.
-            if error.status != 401, context.userId == 0, let token = context.pendingToken {
+            if error.status != 401, error.status != 503, context.userId == 0, let token = context.pendingToken {
                 do {
                     context.userId = try authenticate(context, token)
                 } catch let authError as HTTPError where authError.status == 401 {
@@ -74,6 +108,10 @@ public final class Responder {
                 } catch {}
             }
             return Outcome(response: .error(error), userId: context.userId, bodyLeftUnread: !bodyRead)
+        } catch let error as PGError where error.connectionLost {
+            var outcome = Outcome(response: .error(.internalError), userId: context.userId, bodyLeftUnread: !bodyRead)
+            outcome.lostConnection = error
+            return outcome
         } catch let error as PGError {
             Log.error("request.db_error", ["rid": request.requestId, "path": request.path,
                                            "sqlstate": error.sqlState ?? "-", "error": error.message])
@@ -137,15 +175,29 @@ public final class Responder {
 
 extension Responder {
     /// Produces the answer of a deferred response, mapping failures like `respond` does.
-    public func resume(_ deferral: Deferral, request: Request, db: PGConnection, final: Bool) -> Response {
+    public func resume(_ deferral: Deferral, request: Request, userId: Int64, db: PGConnection, final: Bool) -> Response {
         do {
-            try db.ensureAlive()
-            let response = try deferral.resume(db, final)
+            let context = RequestContext(request: request, db: db, wakes: wakes)
+            context.databaseDeadline = monotonicNanos() + databaseWaitNanos
+            guard let token = Responder.token(of: request) else { throw HTTPError.missingToken }
+            if let sessions {
+                context.pendingToken = token
+                context.sessions = sessions
+            } else {
+                context.userId = try authenticate(context, token)
+            }
+            var response = try deferral.resume(context, final)
+            // A resume that sent nothing through pipelineAsUser: check the session on its own.
+            if context.userId == 0 { context.userId = try authenticate(context, token) }
+            if context.userId != userId { response = .error(.unauthorized) }
             // A final resume must answer; it cannot wait again.
             if final && response.deferral != nil { return .error(.internalError) }
             return response
         } catch let error as HTTPError {
             return .error(error)
+        } catch let error as PGError where error.connectionLost {
+            Log.warn("request.db_lost", ["rid": request.requestId, "path": request.path, "error": error.message])
+            return .error(.unavailable("database unavailable; try again shortly"))
         } catch {
             Log.error("request.error", ["rid": request.requestId, "path": request.path, "error": String(describing: error)])
             return .error(.internalError)

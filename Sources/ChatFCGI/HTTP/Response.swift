@@ -44,11 +44,12 @@ public struct Response {
     }
 
     /// Answer later: when `key` is woken, after `timeoutSeconds`, or when the server drains, the
-    /// request is resumed and `resume` produces the answer with the resuming thread's connection.
+    /// request is resumed and `resume` produces the answer with the resuming thread's connection,
+    /// after the session has been checked again (an ended session gets 401).
     /// `resume` gets `final` = true when it must answer (time-out, drain); when merely woken it
     /// may return another `deferred` response to keep waiting until the same deadline.
     public static func deferred(key: Int64, timeoutSeconds: Int, seenGeneration: UInt64,
-                                resume: @escaping (PGConnection, _ final: Bool) throws -> Response) -> Response {
+                                resume: @escaping (RequestContext, _ final: Bool) throws -> Response) -> Response {
         var response = Response(body: [])
         response.deferral = Deferral(key: key, timeoutNanos: UInt64(timeoutSeconds) * 1_000_000_000,
                                      seenGeneration: seenGeneration, resume: resume)
@@ -94,9 +95,11 @@ public final class Deferral {
     public let key: Int64
     public let timeoutNanos: UInt64
     public let seenGeneration: UInt64
-    public let resume: (PGConnection, Bool) throws -> Response
+    /// Gets a context whose session is still to be checked again: statements sent through
+    /// `pipelineAsUser` carry the check, and the responder makes it if they did not.
+    public let resume: (RequestContext, Bool) throws -> Response
 
-    init(key: Int64, timeoutNanos: UInt64, seenGeneration: UInt64, resume: @escaping (PGConnection, Bool) throws -> Response) {
+    init(key: Int64, timeoutNanos: UInt64, seenGeneration: UInt64, resume: @escaping (RequestContext, Bool) throws -> Response) {
         self.key = key
         self.timeoutNanos = timeoutNanos
         self.seenGeneration = seenGeneration

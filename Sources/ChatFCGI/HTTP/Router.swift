@@ -90,10 +90,28 @@ public final class RequestContext {
     public var db: PGConnection {
         get throws {
             if !checked {
-                try connection.ensureAlive()
+                try RequestContext.ensureAlive(connection, until: databaseDeadline)
                 checked = true
             }
             return connection
+        }
+    }
+
+    /// Until when (monotonic nanoseconds) this request waits for an unreachable database.
+    var databaseDeadline: UInt64 = 0
+
+    /// Checks the connection; when the database is unreachable, waits for it until `deadline`,
+    /// then gives up with 503 and Retry-After (never 500: nothing is wrong with the request).
+    static func ensureAlive(_ connection: PGConnection, until deadline: UInt64) throws {
+        do {
+            try connection.ensureAlive()
+        } catch let error as PGError where error.connectionLost {
+            do {
+                try connection.reconnect(until: deadline)
+            } catch let error as PGError where error.connectionLost {
+                Log.warn("db.unavailable", ["error": error.message])
+                throw HTTPError.unavailable("database unavailable; try again shortly")
+            }
         }
     }
 }

@@ -50,6 +50,28 @@ public final class PGConnection {
 
     public var inTransaction: Bool { transactionDepth > 0 }
 
+    /// True once a statement since `beginRequest()` completed outside a transaction, or a
+    /// transaction committed: its effect may have been kept, so the request must not be run again
+    /// after a lost connection. Until then a lost connection lost nothing of the request.
+    public private(set) var workDone = false
+
+    /// Marks the start of a request (see `workDone`).
+    public func beginRequest() { workDone = false }
+
+    /// Connects again after a lost connection, waiting for the server until `deadline`
+    /// (monotonic nanoseconds): a restart takes a fraction of a second. Throws the last error.
+    public func reconnect(until deadline: UInt64) throws {
+        while true {
+            do {
+                try connect()
+                return
+            } catch let error as PGError where error.connectionLost {
+                if monotonicNanos() + 100_000_000 >= deadline { throw error }
+                usleep(100_000)
+            }
+        }
+    }
+
     /// Registers `action` to run before this transaction commits (inside it). Outside a
     /// transaction it runs at once.
     public func onCommit(_ action: @escaping () throws -> Void) throws {
@@ -171,7 +193,9 @@ public final class PGConnection {
         let result: OpaquePointer? = withCStrings(texts) { pointers in
             PQexecPrepared(conn, name, Int32(texts.count), pointers, nil, nil, 0)
         }
-        return try check(result, sql: sql)
+        let checked = try check(result, sql: sql)
+        if transactionDepth == 0 { workDone = true }
+        return checked
     }
 
     /// A statement that rides along in another statement's round trip, and what to do with its
@@ -239,6 +263,7 @@ public final class PGConnection {
         }
         PQexitPipelineMode(conn)
         if let firstError { throw firstError }
+        if transactionDepth == 0 { workDone = true }
         return results
     }
 
@@ -267,6 +292,8 @@ public final class PGConnection {
                     let action = beforeCommit.removeFirst()
                     try action()
                 }
+                // A COMMIT whose answer is lost may have committed: count it as done before.
+                workDone = true
                 try execute("COMMIT")
                 transactionDepth = 0
                 transactionState.removeAll()

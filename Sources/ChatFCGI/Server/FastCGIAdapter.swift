@@ -32,7 +32,7 @@ public enum FastCGIAdapter {
     public static func handle(_ exchange: FastCGIExchange, responder: Responder, db: PGConnection) {
         if exchange.isResuming, let call = exchange.parkedState as? ParkedCall {
             let final = exchange.resumeIsFinal || monotonicNanos() >= call.deadline
-            let response = responder.resume(call.deferral, request: call.request, db: db, final: final)
+            let response = responder.resume(call.deferral, request: call.request, userId: call.userId, db: db, final: final)
             if let again = response.deferral {
                 // Woken by news that was not for this request: wait on until the same deadline.
                 exchange.parkedState = ParkedCall(deferral: again, request: call.request, started: call.started,

@@ -28,6 +28,8 @@ public enum WorkerProcess {
             return { exchange in FastCGIAdapter.handle(exchange, responder: responder, db: db) }
         }
         responder.wakes = server.parking
+        server.parking.maxPerKey = config.maxParkedPerUser
+        server.parking.maxTotal = config.maxParkedPerWorker
         // Without the supervisor's segment (an older supervisor during an upgrade), this worker's
         // caches still hear of every change through the listener, only not of its siblings' at once.
         if let shared = ChangeStripes(fd: changesFD) {

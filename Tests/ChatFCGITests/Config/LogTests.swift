@@ -39,3 +39,18 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(joined, bytes)
     }
 }
+
+final class LogQuotingTests: XCTestCase {
+    /// No value can start a line of its own or hide text on a terminal.
+    func testControlCharactersAreEscaped() {
+        XCTAssertEqual(Log.quote("a\tb"), "\"a\\tb\"")
+        XCTAssertEqual(Log.quote("a\rb"), "\"a\\rb\"")
+        XCTAssertEqual(Log.quote("\u{1B}[31mred"), "\"\\u001b[31mred\"")
+        XCTAssertEqual(Log.quote("x\u{7F}\u{85}\u{2028}y"), "\"x\\u007f\\u0085\\u2028y\"")
+        XCTAssertEqual(Log.quote("名字"), "\"名字\"")
+        for value in ["a\nb", "c\rd", "\u{0}", "\u{2029}"] {
+            XCTAssertFalse(Log.quote(value).unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x2028 || $0.value == 0x2029 },
+                           "an unescaped control character in \(Log.quote(value))")
+        }
+    }
+}

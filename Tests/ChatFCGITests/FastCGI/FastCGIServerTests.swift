@@ -45,6 +45,34 @@ final class FastCGIServerTests: XCTestCase {
         harness.stop()
     }
 
+    /// A peer that connects and sends nothing holds no thread: with one thread, another
+    /// connection is served at once.
+    func testAConnectionThatSendsNothingHoldsNoThread() throws {
+        let harness = try Harness(threads: 1)
+        defer { harness.stop() }
+        let silent = try harness.connect()
+        usleep(200_000)
+        let other = try harness.connect()
+        XCTAssertEqual(try other.get("/after-silent"), "/after-silent")
+        XCTAssertEqual(try silent.get("/late"), "/late", "the silent connection is served once it speaks")
+    }
+
+    /// A body that stalls frees its thread after the I/O deadline; the handler sees a failed
+    /// body, not a short one, and the connection is closed.
+    func testAStalledBodyFreesItsThreadAfterTheDeadline() throws {
+        let harness = try Harness(threads: 1, ioTimeoutSeconds: 1)
+        defer { harness.stop() }
+        let stalled = try harness.connect()
+        try stalled.sendHead("/readbody", contentLength: 1000, body: Array(repeating: 0x61, count: 10))
+        usleep(100_000)
+        let started = Date()
+        let other = try harness.connect()
+        XCTAssertEqual(try other.get("/next", timeout: 5), "/next")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 3)
+        XCTAssertEqual(harness.bodyOutcomes.last, "failed after 10 bytes")
+        XCTAssertTrue(try stalled.readsEndOfFileAfterAnswer(), "the connection of a failed body must close")
+    }
+
     // MARK: harness
 
     /// Calls `body` with the unix socket address of `path` (for bind or connect).
@@ -68,21 +96,39 @@ final class FastCGIServerTests: XCTestCase {
         let gate = DispatchSemaphore(value: 0)
         private var stopped = false
 
-        init(threads: Int) throws {
+        /// What each /readbody request saw of its body.
+        private let outcomesLock = NSLock()
+        private var outcomes: [String] = []
+        var bodyOutcomes: [String] { outcomesLock.withLock { outcomes } }
+
+        init(threads: Int, ioTimeoutSeconds: Int = 30) throws {
             FastCGIServer.initializeLibrary()
             path = NSTemporaryDirectory() + "fcgi-test-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
             listenFD = try Harness.listen(at: path)
             let blocked = self.blocked, gate = self.gate
-            server = FastCGIServer(listenFD: listenFD, threads: threads, slowRequestMillis: 60_000) {
+            var record: (String) -> Void = { _ in }
+            server = FastCGIServer(listenFD: listenFD, threads: threads, slowRequestMillis: 60_000,
+                                   ioTimeoutSeconds: ioTimeoutSeconds) {
                 return { exchange in
                     let uri = exchange.param("DOCUMENT_URI") ?? "?"
                     if uri == "/block" {
                         blocked.signal()
                         _ = gate.wait(timeout: .now() + 20)
                     }
+                    if uri == "/readbody" {
+                        var buffer = [UInt8](repeating: 0, count: 4096)
+                        var total = 0
+                        while true {
+                            let n = buffer.withUnsafeMutableBytes { exchange.readBody(into: $0) }
+                            if n == 0 { break }
+                            total += n
+                        }
+                        record(exchange.bodyFailed ? "failed after \(total) bytes" : "read \(total) bytes")
+                    }
                     exchange.write(Array("Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n\(uri)".utf8))
                 }
             }
+            record = { [unowned self] text in outcomesLock.withLock { outcomes.append(text) } }
             server.start()
         }
 
@@ -125,9 +171,31 @@ final class FastCGIServerTests: XCTestCase {
 
         deinit { close(fd) }
 
-        func get(_ uri: String) throws -> String {
+        func get(_ uri: String, timeout: Int = 3) throws -> String {
+            var limit = timeval(tv_sec: timeout, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
             try send(uri)
             return try receive()
+        }
+
+        /// BEGIN_REQUEST, the params with a CONTENT_LENGTH, and only the first part of the body.
+        func sendHead(_ uri: String, contentLength: Int, body: [UInt8]) throws {
+            var out = Client.record(type: 1, content: [0, 1, 1, 0, 0, 0, 0, 0])
+            var params: [UInt8] = []
+            for (name, value) in [("REQUEST_METHOD", "POST"), ("DOCUMENT_URI", uri), ("SCRIPT_NAME", uri),
+                                  ("QUERY_STRING", ""), ("CONTENT_LENGTH", String(contentLength))] {
+                params += [UInt8(name.utf8.count), UInt8(value.utf8.count)] + Array(name.utf8) + Array(value.utf8)
+            }
+            out += Client.record(type: 4, content: params) + Client.record(type: 4, content: [])
+                + Client.record(type: 5, content: body)
+            let written = out.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard written == out.count else { throw POSIXError(.EPIPE) }
+        }
+
+        /// Reads the answer, then expects the server to close the connection.
+        func readsEndOfFileAfterAnswer() throws -> Bool {
+            _ = try receive()
+            return try readsEndOfFile()
         }
 
         /// BEGIN_REQUEST (responder, keep the connection), the params, and empty PARAMS and STDIN.

@@ -118,6 +118,63 @@ final class ResponderTests: XCTestCase {
         XCTAssertEqual(envelope(crash)["info"] as? String, "internal error")
     }
 
+    func testA405NamesTheAllowedMethods() throws {
+        let outcome = makeResponder().respond(to: try request("/open", method: "PUT"), db: db)
+        XCTAssertEqual(outcome.response.status, 405)
+        XCTAssertTrue(outcome.response.headers.contains { $0.0 == "Allow" && $0.1 == "GET, POST" })
+    }
+
+    func testNoTokenIsMissingTokenAndAWrongOneIsInvalid() throws {
+        let responder = makeResponder()
+        let missing = responder.respond(to: try request("/private"), db: db)
+        XCTAssertEqual(missing.response.status, 401)
+        XCTAssertEqual(envelope(missing)["info"] as? String, "missing token")
+        let wrong = responder.respond(to: try request("/private", query: "token=bad"), db: db)
+        XCTAssertEqual(envelope(wrong)["info"] as? String, "invalid or expired token")
+    }
+
+    /// A route whose token may come in its body: the handler checks it; one that answers without
+    /// having done so is refused (500 and a log line), never served as user 0.
+    func testATokenFromTheBodyIsCheckedAndARouteThatForgetsItIsRefused() throws {
+        let router = Router()
+        router.add("/upload", body: .stream, tokenInBody: true) { c in
+            if c.awaitsBodyToken { try c.authenticate(bodyToken: c.params["fieldToken"] ?? "") }
+            return .ok(["user": .int(c.userId)])
+        }
+        router.add("/forgets", body: .stream, tokenInBody: true) { _ in .ok() }
+        let responder = Responder(router: router, maxFormBytes: 64) { _, token in
+            guard token == "good" else { throw HTTPError.unauthorized }
+            return 42
+        }
+        let good = responder.respond(to: try request("/upload", query: "fieldToken=good"), db: db)
+        XCTAssertEqual((envelope(good)["data"] as? [String: Any])?["user"] as? Int, 42)
+        XCTAssertEqual(responder.respond(to: try request("/upload", query: "fieldToken=bad"), db: db).response.status, 401)
+        XCTAssertEqual(envelope(responder.respond(to: try request("/upload"), db: db))["info"] as? String, "missing token")
+        let header = responder.respond(to: try request("/upload", authorization: "Bearer good"), db: db)
+        XCTAssertEqual((envelope(header)["data"] as? [String: Any])?["user"] as? Int, 42)
+        XCTAssertEqual(responder.respond(to: try request("/forgets"), db: db).response.status, 500)
+    }
+
+    /// A lost database connection is never a 500: the request is run again on a new connection
+    /// while the database may come back, then answered 503 with Retry-After.
+    func testALostDatabaseIsRetriedThen503WithRetryAfter() throws {
+        let router = Router()
+        final class Counter: @unchecked Sendable { var calls = 0 }
+        let counter = Counter()
+        router.add("/db", auth: false) { _ in
+            counter.calls += 1
+            throw PGError(sqlState: "57P01", message: "terminating connection", connectionLost: true)
+        }
+        let responder = Responder(router: router, maxFormBytes: 64) { _, _ in 1 }
+        responder.databaseWaitNanos = 300_000_000
+        let started = monotonicNanos()
+        let outcome = responder.respond(to: try request("/db"), db: db)
+        XCTAssertEqual(outcome.response.status, 503)
+        XCTAssertTrue(outcome.response.headers.contains { $0.0 == "Retry-After" })
+        XCTAssertEqual(counter.calls, 1, "the database never came back: nothing to run again on")
+        XCTAssertLessThan(monotonicNanos() - started, 2_000_000_000, "the wait is bounded by databaseWaitNanos")
+    }
+
     func testRouterRefusesNothingItDoesNotKnowAndListsPaths() {
         let router = Router()
         router.add("/b") { _ in .ok() }

@@ -477,8 +477,11 @@ public final class MessagesFeature {
     }
 
     /// Events after `since`, oldest first, at most one page.
-    static func fetch(_ db: PGConnection, userId: Int64, since: Int64) throws -> SyncPage {
-        let results = try db.pipeline([
+    /// The page after `since`; `run` sends the statements in one round trip (on a resumed
+    /// long-poll, with the session's re-check riding along).
+    static func fetch(_ run: ([(sql: String, params: [PGBindable?])]) throws -> [PGResult], userId: Int64,
+                      since: Int64) throws -> SyncPage {
+        let results = try run([
             ("""
             SELECT e.cursor, e.type, e.payload::text, e.silent, \(messageColumns)
             FROM user_events e
@@ -525,7 +528,7 @@ public final class MessagesFeature {
         let me = c.userId
         // Read the wake generation before looking, so a wake in between is never lost.
         let generation = c.wakes?.generation(for: me) ?? 0
-        let page = try MessagesFeature.fetch(c.db, userId: me, since: since)
+        let page = try MessagesFeature.fetch(c.db.pipeline, userId: me, since: since)
         if !page.events.isEmpty || page.reset || timeout == 0 || c.wakes == nil {
             return MessagesFeature.syncResponse(page)
         }
@@ -535,9 +538,11 @@ public final class MessagesFeature {
     /// A deferred sync: on a wake with nothing new for this cursor (e.g. a late notification of
     /// something already answered), it waits on until its deadline instead of answering empty.
     static func waitForNews(userId: Int64, since: Int64, timeout: Int, seen: UInt64, wakes: WakeGenerations?) -> Response {
-        .deferred(key: userId, timeoutSeconds: timeout, seenGeneration: seen) { db, final in
+        .deferred(key: userId, timeoutSeconds: timeout, seenGeneration: seen) { c, final in
             let generation = wakes?.generation(for: userId) ?? 0
-            let page = try MessagesFeature.fetch(db, userId: userId, since: since)
+            // The session is checked again in the same round trip: one that ended while the
+            // request waited gets 401, not the news.
+            let page = try MessagesFeature.fetch(c.pipelineAsUser, userId: userId, since: since)
             if final || !page.events.isEmpty || page.reset {
                 return MessagesFeature.syncResponse(page)
             }
