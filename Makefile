@@ -4,12 +4,14 @@
 #   make run     deps, build, start the stack in the foreground; Ctrl-C stops all of it
 #   make stop    stop the stack (when it was started with `scripts/stack.sh up`)
 #   make build   swift build -c release
-#   make test    deps, build, throwaway stack on free ports, swift test, teardown
+#   make test    deps, build, throwaway stack on free ports, swift test, make fuzz's run, teardown
+#   make fuzz    deps, build, throwaway stack on free ports, scripts/fuzz.sh (schemathesis), teardown;
+#                on a running stack: scripts/fuzz.sh (STACK_DIR … or the CHAT_TEST_* variables)
 #   make bench   scripts/bench.sh
 #   make clean   stop the stack, remove .build (the stack's data in .data is kept)
 #
 # The stack honours STACK_DIR, HTTP_PORT, HTTPS_PORT, PG_PORT, WORKERS, THREADS (see stack.sh).
-# Extra arguments for swift test: make test TEST_ARGS='--filter IntegrationTests'
+# Extra arguments for swift test: make test TEST_ARGS='--filter IntegrationTests' (FUZZ=0: no fuzz run)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -25,7 +27,7 @@ TEST_ARGS ?=
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := build
-.PHONY: run stop build test bench clean deps up down status reload env
+.PHONY: run stop build test fuzz bench clean deps up down status reload env
 
 deps:
 	$(STACK) deps
@@ -56,6 +58,9 @@ env:
 
 test:
 	$(ROOT)/scripts/test.sh $(TEST_ARGS)
+
+fuzz:
+	FUZZ_ONLY=1 $(ROOT)/scripts/test.sh
 
 bench:
 	bash $(ROOT)/scripts/bench.sh $(BENCH_ARGS)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make test: deps, release build, test build, a throwaway stack on free ports, swift test, teardown.
-# Arguments are passed to `swift test` (e.g. --filter IntegrationTests).
+# make test: deps, release build, test build, a throwaway stack on free ports, swift test, then
+# scripts/fuzz.sh (schemathesis against docs/openapi.yaml) on the same stack, teardown. Fails when
+# either fails. Arguments are passed to `swift test` (e.g. --filter IntegrationTests).
+# FUZZ=0 skips the fuzz run; FUZZ_ONLY=1 (make fuzz) skips the test build and swift test instead.
 #
 # The tests get (besides STACK_DIR, HTTP_PORT, HTTPS_PORT, PG_PORT, CHAT_BIN, so that they can run
 # scripts/stack.sh pg-restart|reload on this very stack):
@@ -21,8 +23,12 @@ log() { printf '[test] %s\n' "$*" >&2; }
 
 "$STACK" deps
 "$STACK" build
-log "swift build --build-tests"
-swift build --build-tests
+FUZZ="${FUZZ:-1}"
+FUZZ_ONLY="${FUZZ_ONLY:-0}"
+if [ "$FUZZ_ONLY" != 1 ]; then
+    log "swift build --build-tests"
+    swift build --build-tests
+fi
 
 # shellcheck source=scripts/ports.sh
 source "$ROOT/scripts/ports.sh"
@@ -71,10 +77,25 @@ STACK_IS_UP=1
 # The CHAT_TEST_* variables, exactly as `stack.sh env` prints them for this stack.
 eval "$("$STACK" env)"
 
-log "swift test $*"
-set +e
-swift test "$@"
-status=$?
-set -e
-log "swift test exited with $status"
+status=0
+if [ "$FUZZ_ONLY" != 1 ]; then
+    log "swift test $*"
+    set +e
+    swift test "$@"
+    status=$?
+    set -e
+    log "swift test exited with $status"
+fi
+
+# After the Swift tests, so that the fuzz user's changes (profile, settings, blocks of made-up ids,
+# stored uploads) cannot disturb them; the fuzz run registers a user of its own.
+if [ "$FUZZ" != 0 ]; then
+    log "scripts/fuzz.sh"
+    set +e
+    "$ROOT/scripts/fuzz.sh"
+    fuzz_status=$?
+    set -e
+    log "scripts/fuzz.sh exited with $fuzz_status"
+    if [ "$status" -eq 0 ]; then status=$fuzz_status; fi
+fi
 exit "$status"
