@@ -32,6 +32,7 @@ public enum Application {
         messages.relationFill = relations.fill(for:)
         messages.register(on: router)
         accounts.readyContributors.append { context in messages.readyPart(context) }
+        StatusRoutes.register(on: router)
         // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.
         router.add("/_bench/fcgi", auth: false) { _ in .ok() }
         return (router, accounts, uploads)

@@ -49,7 +49,8 @@ public enum CommandLineTool {
             let (responder, uploads) = Application.makeResponder(config: config)
             uploads.startSweeping()
             return WorkerProcess.run(config: config, responder: responder,
-                                     wakeChannel: EventLog.channel, notifier: notifier)
+                                     wakeChannel: EventLog.channel, notifier: notifier,
+                                     statistics: { [.uploadsInFlight: Int64(uploads.uploadsInFlight)] })
         case "migrate":
             do {
                 let db = PGConnection(conninfo: config.database)

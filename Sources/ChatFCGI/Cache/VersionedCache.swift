@@ -1,4 +1,16 @@
 import Foundation
+import Synchronization
+
+/// Every VersionedCache of this process together, for the status page.
+public enum CacheStatistics {
+    static let hits = Atomic<Int64>(0)
+    static let misses = Atomic<Int64>(0)
+    static let bytes = Atomic<Int64>(0)
+
+    public static var hitCount: Int64 { hits.load(ordering: .relaxed) }
+    public static var missCount: Int64 { misses.load(ordering: .relaxed) }
+    public static var byteCount: Int64 { bytes.load(ordering: .relaxed) }
+}
 
 /// A process-wide map from an id to a value rendered at a known version, bounded in bytes.
 ///
@@ -37,7 +49,11 @@ public final class VersionedCache<Value>: @unchecked Sendable {
     public func value(for id: Int64, version: Int64) -> Value? {
         lock.lock()
         defer { lock.unlock() }
-        guard var entry = entries[id], entry.version == version else { return nil }
+        guard var entry = entries[id], entry.version == version else {
+            CacheStatistics.misses.add(1, ordering: .relaxed)
+            return nil
+        }
+        CacheStatistics.hits.add(1, ordering: .relaxed)
         clock &+= 1
         entry.lastUse = clock
         entries[id] = entry
@@ -54,10 +70,12 @@ public final class VersionedCache<Value>: @unchecked Sendable {
         if let old = entries[id] {
             if old.version > version { return }
             totalCost -= old.cost
+            CacheStatistics.bytes.subtract(Int64(old.cost), ordering: .relaxed)
         }
         clock &+= 1
         entries[id] = Entry(version: version, value: value, cost: cost, lastUse: clock)
         totalCost += cost
+        CacheStatistics.bytes.add(Int64(cost), ordering: .relaxed)
         if totalCost > budget { evict() }
     }
 
@@ -74,6 +92,7 @@ public final class VersionedCache<Value>: @unchecked Sendable {
             if totalCost <= budget - budget / 4 { break }
             entries[id] = nil
             totalCost -= entry.cost
+            CacheStatistics.bytes.subtract(Int64(entry.cost), ordering: .relaxed)
         }
     }
 }

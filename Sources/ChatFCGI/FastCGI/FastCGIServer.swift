@@ -1,5 +1,6 @@
 import CFastCGI
 import Foundation
+import Synchronization
 
 /// The FastCGI side of one worker process: `threads` threads serve requests from a listening
 /// socket shared with the other worker processes.
@@ -59,6 +60,15 @@ public final class FastCGIServer: @unchecked Sendable {
         self.slowRequestNanos = UInt64(slowRequestMillis) * 1_000_000
         self.ioTimeoutSeconds = ioTimeoutSeconds
         self.makeHandler = makeHandler
+    }
+
+    /// Requests answered so far (a parked one when it is answered), for the status page.
+    public var requestsServed: Int64 { served.load(ordering: .relaxed) }
+    private let served = Atomic<Int64>(0)
+
+    /// Threads running a request right now.
+    public var busyThreads: Int {
+        slots.reduce(0) { count, slot in count + (slot.lock.withLock { slot.startNanos != 0 } ? 1 : 0) }
     }
 
     /// Connections accepted so far, for the status page.
@@ -376,6 +386,7 @@ public final class FastCGIServer: @unchecked Sendable {
                                     deadline: park.deadline, seenGeneration: park.seenGeneration)
                 return
             }
+            server.served.add(1, ordering: .relaxed)
             if exchange.closeConnection || server.isDraining {
                 request.pointee.keepConnection = 0
             }

@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Synchronization
 
 /// A PostgreSQL error. `message` goes to the log only; clients see a generic envelope.
 public struct PGError: Error, CustomStringConvertible {
@@ -104,8 +105,15 @@ public final class PGConnection {
         return result
     }
 
+    /// Open connections of this process, for the status page.
+    static let openCount = Atomic<Int64>(0)
+    public static var openConnections: Int64 { openCount.load(ordering: .relaxed) }
+
     deinit {
-        if let conn { PQfinish(conn) }
+        if let conn {
+            PQfinish(conn)
+            PGConnection.openCount.subtract(1, ordering: .relaxed)
+        }
     }
 
     public var isConnected: Bool {
@@ -114,7 +122,11 @@ public final class PGConnection {
     }
 
     public func connect() throws {
-        if let old = conn { PQfinish(old); conn = nil }
+        if let old = conn {
+            PQfinish(old)
+            conn = nil
+            PGConnection.openCount.subtract(1, ordering: .relaxed)
+        }
         prepared.removeAll()
         transactionDepth = 0
         let c = PQconnectdb(conninfo)
@@ -131,6 +143,7 @@ public final class PGConnection {
             Log.debug("db.notice", ["message": String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)])
         }, nil)
         conn = c
+        PGConnection.openCount.add(1, ordering: .relaxed)
         // Prepared statements are planned once: with the default (auto), PostgreSQL re-plans a
         // statement for every execution while it judges a custom plan better, and a statement
         // over the 16 message partitions then spends far longer planning than running (measured:

@@ -10,6 +10,8 @@ public final class Supervisor {
     var listenFD: Int32 = -1
     /// The change counters every worker of every generation shares (`ChangeStripes`).
     var changesFD: Int32 = -1
+    /// The workers' scoreboard (`Scoreboard`), shared by every generation.
+    var scoreboardFD: Int32 = -1
 
     struct Worker {
         var pid: pid_t
@@ -102,6 +104,13 @@ public final class Supervisor {
         // Keep it above the descriptors a child gets (3 to 5), close-on-exec in the supervisor.
         listenFD = fcntl(fd, F_DUPFD_CLOEXEC, 10)
         close(fd)
+        let board = Scoreboard.makeSegment()
+        if board >= 0 {
+            scoreboardFD = fcntl(board, F_DUPFD_CLOEXEC, 10)
+            close(board)
+        } else {
+            Log.warn("supervisor.no_scoreboard", ["errno": errno])
+        }
         // Made once, so that a reload's new workers share it with the old ones.
         let changes = ChangeStripes.makeSegment()
         if changes >= 0 {
@@ -129,6 +138,7 @@ public final class Supervisor {
         posix_spawn_file_actions_adddup2(&actions, listenFD, WorkerProcess.listenFD)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, WorkerProcess.readyFD)
         if changesFD >= 0 { posix_spawn_file_actions_adddup2(&actions, changesFD, WorkerProcess.changesFD) }
+        if scoreboardFD >= 0 { posix_spawn_file_actions_adddup2(&actions, scoreboardFD, WorkerProcess.scoreboardFD) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -1,12 +1,13 @@
 import Foundation
 
 /// A worker process: started by the supervisor (fork+exec of the same binary) with the listening
-/// socket on descriptor 3, a readiness pipe on descriptor 4 and the shared change counters
-/// (`ChangeStripes`) on descriptor 5.
+/// socket on descriptor 3, a readiness pipe on descriptor 4, the shared change counters
+/// (`ChangeStripes`) on descriptor 5 and the scoreboard (`Scoreboard`) on descriptor 6.
 public enum WorkerProcess {
     public static let listenFD: Int32 = 3
     public static let readyFD: Int32 = 4
     public static let changesFD: Int32 = 5
+    public static let scoreboardFD: Int32 = 6
 
 
     /// Runs the worker until SIGTERM/SIGINT, then drains and returns the exit status.
@@ -14,7 +15,9 @@ public enum WorkerProcess {
     ///   ids) to wake parked requests for.
     /// - Parameter notifier: sends this process's notifications on `wakeChannel`; started here and
     ///   flushed after the requests in flight have finished.
-    public static func run(config: Config, responder: Responder, wakeChannel: String, notifier: BackgroundWrites<Int64>? = nil) -> Int32 {
+    /// - Parameter statistics: what the features add to this worker's scoreboard slot.
+    public static func run(config: Config, responder: Responder, wakeChannel: String, notifier: BackgroundWrites<Int64>? = nil,
+                           statistics: @escaping @Sendable () -> [Scoreboard.Field: Int64] = { [:] }) -> Int32 {
         Log.processTag = "worker \(getpid())"
         raiseDescriptorLimit()
         Signals.blockHandled()
@@ -37,8 +40,15 @@ public enum WorkerProcess {
         } else {
             Log.warn("worker.private_counters")
         }
+        if let board = Scoreboard(fd: scoreboardFD) {
+            Scoreboard.shared = board
+        } else {
+            Log.warn("worker.private_scoreboard")
+        }
+        Scoreboard.shared.claim()
         notifier?.start()
         server.start()
+        startPublishing(server: server, threads: config.threads, statistics: statistics)
         // One listening connection: wakes parked long-polls (the payload of a notification is the
         // affected user ids; after a lost link every parked request is woken, since wakes may have
         // been lost) and keeps the caches' change counters (ChangeStripes).
@@ -62,9 +72,36 @@ public enum WorkerProcess {
         server.beginDraining()
         let stopped = server.waitUntilStopped(timeoutSeconds: Double(config.shutdownTimeoutSeconds))
         notifier?.stop()
+        Scoreboard.shared.release()
         Log.flushAccess()
         Log.info("worker.stopped", ["clean": stopped])
         return stopped ? 0 : 1
+    }
+
+    /// Fills in this worker's scoreboard slot twice a second (the status page reads every slot).
+    static func startPublishing(server: FastCGIServer, threads: Int,
+                                statistics: @escaping @Sendable () -> [Scoreboard.Field: Int64]) {
+        let thread = Thread {
+            while true {
+                var values = statistics()
+                values[.threads] = Int64(threads)
+                values[.busyThreads] = Int64(server.busyThreads)
+                values[.requestsServed] = server.requestsServed
+                values[.parkedRequests] = Int64(server.parking.parkedCount)
+                values[.parkedDisplaced] = Int64(server.parking.displacedCount)
+                values[.parkedTurnedAway] = Int64(server.parking.turnedAwayCount)
+                values[.acceptedConnections] = Int64(server.acceptedConnections)
+                values[.failedAccepts] = Int64(server.failedAccepts)
+                values[.databaseConnections] = PGConnection.openConnections
+                values[.cacheBytes] = CacheStatistics.byteCount
+                values[.cacheHits] = CacheStatistics.hitCount
+                values[.cacheMisses] = CacheStatistics.missCount
+                Scoreboard.shared.publish(values)
+                usleep(500_000)
+            }
+        }
+        thread.name = "scoreboard"
+        thread.start()
     }
 
     /// Parked long-polls each hold an nginx connection: allow as many descriptors as the system does.

@@ -55,8 +55,11 @@ final class LongPollLifecycleTests: StackTestCase {
         let start = client.msgSync(receiver, since: 0, timeout: 0)
         let since = start.next ?? 0
 
-        // Park 20 syncs of the receiver, then reload.
-        let parked = (0..<20).map { _ in client.msgSyncInBackground(receiver, since: since, timeout: 25) }
+        // Park 20 syncs (of four users: each worker keeps at most max_parked_per_user of one
+        // user), then reload.
+        let watchers = [receiver] + (0..<3).map { client.newAccount(name: "Watcher\($0)") }
+        let sinces = watchers.map { client.msgSync($0, since: 0, timeout: 0).next ?? 0 }
+        let parked = (0..<20).map { client.msgSyncInBackground(watchers[$0 % 4], since: sinces[$0 % 4], timeout: 25) }
         usleep(1_000_000)
         XCTAssertEqual(kill(supervisor, SIGHUP), 0)
         let reloadedAt = DispatchTime.now().uptimeNanoseconds
@@ -65,7 +68,7 @@ final class LongPollLifecycleTests: StackTestCase {
             XCTAssertEqual(page.reply.status, 200, "sync \(index): \(page.reply.text)")
             XCTAssertEqual(page.reply.code, 1, "sync \(index): \(page.reply.text)")
             XCTAssertEqual(page.events.count, 0, "nothing was sent yet")
-            XCTAssertEqual(page.next, since, "the cursor stays where it was")
+            XCTAssertEqual(page.next, sinces[index % 4], "the cursor stays where it was")
             // Answered because of the reload, long before the 25 s time-out.
             XCTAssertLessThan(Double(sync.answeredAt &- reloadedAt) / 1e9, 10, "sync \(index) waited for its time-out")
         }
@@ -83,8 +86,9 @@ final class LongPollLifecycleTests: StackTestCase {
 
     func testClientsThatGoAwayReleaseTheirParkedRequests() throws {
         let supervisor = try supervisorPid()
-        let account = client.newAccount(name: "Leaver")
-        let since = client.msgSync(account, since: 0, timeout: 0).next ?? 0
+        // 25 users with 4 syncs each: within max_parked_per_user however the workers share them.
+        let accounts = (0..<25).map { client.newAccount(name: "Leaver\($0)") }
+        let sinces = accounts.map { client.msgSync($0, since: 0, timeout: 0).next ?? 0 }
         let workers = settledWorkers(supervisor)
         let baseline = Self.openDescriptors(workers)
         guard let url = URL(string: stack.baseURL), let host = url.host, let port = url.port else {
@@ -95,7 +99,8 @@ final class LongPollLifecycleTests: StackTestCase {
         // nginx connections and database connections, come and go by a few: the margins allow that)
         let count = 100
         var sockets: [Int32] = []
-        for _ in 0..<count {
+        for index in 0..<count {
+            let account = accounts[index % accounts.count], since = sinces[index % accounts.count]
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -129,8 +134,8 @@ final class LongPollLifecycleTests: StackTestCase {
         XCTAssertLessThanOrEqual(remaining, 12, "parked requests of departed clients were not released")
         print("[long-poll] \(count) parked: +\(parkedPeak) descriptors in the workers; after the clients left: \(remaining >= 0 ? "+" : "")\(remaining)")
 
-        // The account still syncs normally.
-        let after = client.msgSync(account, since: since, timeout: 0)
+        // The accounts still sync normally.
+        let after = client.msgSync(accounts[0], since: sinces[0], timeout: 0)
         XCTAssertEqual(after.reply.code, 1, after.reply.text)
     }
 }

@@ -90,6 +90,8 @@ public final class UploadsFeature {
 
     func uploadImage(_ c: RequestContext) throws -> Response {
         let request = c.request
+        // Without a multipart body no token can come in it: the session decides first (401).
+        if c.awaitsBodyToken && request.mediaType != "multipart/form-data" { throw HTTPError.missingToken }
         guard request.mediaType == "multipart/form-data",
               let boundary = MultipartParser.boundary(fromContentType: request.contentType) else {
             throw HTTPError.badRequest("expected a multipart/form-data body with the field fileUpload")

@@ -36,7 +36,7 @@ final class UploadCleanupTests: StackTestCase {
         for round in 0..<15 {
             let text = client.uploadImage(token: account.token, data: Data("just text \(round)".utf8))
             XCTAssertEqual(text.status, 400, text.text)
-            let broken = client.uploadImage(token: account.token, data: png.prefix(30))
+            let broken = client.uploadImage(token: account.token, data: png.prefix(16))
             XCTAssertEqual(broken.status, 400, broken.text)
             let tooMany = multipartBody((0..<10).map { _ in
                 MultipartPart(name: "fileUpload", filename: "a.png", contentType: "image/png", data: png)
@@ -120,7 +120,7 @@ final class UploadCleanupTests: StackTestCase {
         let png = TestImages.png(width: 4, height: 4)
         let quota = Int64(PMEnvironmentConfig.value("upload_quota_mib_per_day", stack: stack).flatMap { Int64($0) } ?? 2048) << 20
         try StackDB.query(stack, """
-            INSERT INTO upload_usage (user_id, day, bytes) VALUES (\(account.userId), (now() AT TIME ZONE 'UTC')::date, \(quota - 100))
+            INSERT INTO upload_usage (user_id, day, bytes) VALUES (\(account.userId), (now() AT TIME ZONE 'UTC')::date, \(quota - 10))
             """)
         let refused = client.uploadImage(token: account.token, data: png)
         assertReply(refused, status: 429, code: -1, infoContains: "quota")
