@@ -56,7 +56,7 @@ public final class GroupsFeature {
 
     /// A LIKE pattern matching names that contain `text`; LIKE's own wildcards in it match literally.
     static func containsPattern(_ text: String) -> String {
-        "%" + text.replacingAll("\\", with: "\\\\").replacingAll("%", with: "\\%").replacingAll("_", with: "\\_") + "%"
+        "%" + text.escapingScalars(["\\", "%", "_"]) + "%"
     }
 
     static func indexName(_ db: PGConnection, groupId: Int64, name: String) throws {
@@ -569,8 +569,15 @@ public final class GroupsFeature {
 }
 
 extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+    /// The text with a backslash before every one of `special`, looked at scalar by scalar (as
+    /// PostgreSQL reads it): by Character, a combining mark after `"` or `%` would hide it.
+    func escapingScalars(_ special: Set<Unicode.Scalar>) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            if special.contains(scalar) { out.append("\\") }
+            out.append(scalar)
+        }
+        return String(out)
     }
 }
 
@@ -580,7 +587,7 @@ public struct PGTextArray: PGBindable {
     public init(_ values: [String]) { self.values = values }
     public var pgText: String {
         "{" + values.map { value in
-            "\"" + value.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
+            "\"" + value.escapingScalars(["\\", "\""]) + "\""
         }.joined(separator: ",") + "}"
     }
 }
