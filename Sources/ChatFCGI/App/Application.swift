@@ -29,6 +29,7 @@ public enum Application {
         messages.sessionFromCopy = accounts.sessionFromCopy
         messages.cachedRelation = relations.relation(of:to:)
         messages.relationFill = relations.fill(for:)
+        messages.sendLimiter = LocalRateLimiter(limit: config.sendMsgLimit)
         messages.register(on: router)
         accounts.readyContributors.append { context in messages.readyPart(context) }
         // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.
