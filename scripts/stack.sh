@@ -397,6 +397,15 @@ version.ios = 1.0.0
 version.ios.url = https://apps.apple.com/app/id0000000000
 version.ios.force = 0
 version.ios.note = local stack
+# Abuse limits (deploy/chat-fcgi.conf.example): short windows so that tests need no long waits.
+# The local client (127.0.0.1, every test) skips the per-address limits; the tests of those limits
+# connect from other loopback addresses (127.0.0.2 and up).
+sms_per_number_interval_s = 5
+rate_limit.exempt_addresses = 127.0.0.1
+rate_limit.query_user.per_address = 5/60
+rate_limit.register.per_address = 5/60
+rate_limit.find_pwd.per_address = 5/60
+rate_limit.get_validate_num.per_address = 5/60
 EOF
     if [ -n "$UPLOAD_MAX_MIB" ]; then
         printf '# UPLOAD_MAX_MIB (this stack only)\nmax_file_bytes = %d\n' $((UPLOAD_MAX_MIB * 1048576)) >>"$CONF.tmp"

@@ -30,6 +30,7 @@ public enum Application {
         messages.sessionFromCopy = accounts.sessionFromCopy
         messages.cachedRelation = relations.relation(of:to:)
         messages.relationFill = relations.fill(for:)
+        messages.sendLimiter = LocalRateLimiter(limit: config.sendMsgLimit)
         messages.register(on: router)
         accounts.readyContributors.append { context in messages.readyPart(context) }
         StatusRoutes.register(on: router)

@@ -43,6 +43,83 @@ public struct Config: Sendable {
     public var paymentSecret: [UInt8] = []
     public var versions: [Int: AppVersion] = [1: AppVersion(), 2: AppVersion()]
     public var logLevel = "info"
+    // MARK: abuse limits (see docs/API.md §2 "Limits"; keys in abuseKeys, parsed by applyAbuseKey)
+    /// Country prefixes (E.164, with `+`) that verification codes may be sent to.
+    public var smsAllowedPrefixes: [String] = ["+86"]
+    /// At most one code per number in this many seconds, and this many a day.
+    public var smsPerNumberIntervalSeconds = 60
+    public var smsPerNumberPerDay = 10
+    /// Per-account and per-address limits of the enumerable routes, shared by all workers.
+    public var rateLimits: [String: RateLimit] = Config.defaultRateLimits
+    /// Addresses (REMOTE_ADDR, exact) that skip the per-address limits.
+    public var rateLimitExemptAddresses: Set<String> = []
+    /// Messages per user (sendMsg), counted in each worker process separately.
+    public var sendMsgLimit = RateLimit(count: 120, seconds: 60)
+
+    /// `count` requests per `seconds`, written `count/seconds` in the file (`0/…` turns it off).
+    public struct RateLimit: Sendable, Equatable {
+        public var count: Int
+        public var seconds: Int
+        public init(count: Int, seconds: Int) { self.count = count; self.seconds = seconds }
+
+        static func parse(_ text: String, key: String) throws -> RateLimit {
+            let parts = text.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let count = Int(parts[0]), let seconds = Int(parts[1]),
+                  (0...1_000_000).contains(count), (1...604_800).contains(seconds) else {
+                throw ConfigError(description: "\(key): expected count/seconds, e.g. 30/3600")
+            }
+            return RateLimit(count: count, seconds: seconds)
+        }
+    }
+
+    /// The limits by name (`rate_limit.<name>` in the file): route and what is counted.
+    public static let defaultRateLimits: [String: RateLimit] = [
+        "query_user.per_user": RateLimit(count: 60, seconds: 3600),
+        "query_user.per_mobile": RateLimit(count: 20, seconds: 3600),
+        "query_user.per_address": RateLimit(count: 300, seconds: 3600),
+        "register.per_mobile": RateLimit(count: 10, seconds: 3600),
+        "register.per_address": RateLimit(count: 50, seconds: 3600),
+        "find_pwd.per_mobile": RateLimit(count: 10, seconds: 3600),
+        "find_pwd.per_address": RateLimit(count: 50, seconds: 3600),
+        "get_validate_num.per_address": RateLimit(count: 50, seconds: 3600),
+    ]
+
+    static let abuseKeys: [String] = ["sms_allowed_prefixes", "sms_per_number_interval_s", "sms_per_number_per_day",
+                                      "rate_limit.exempt_addresses", "rate_limit.send_msg.per_user"]
+        + defaultRateLimits.keys.sorted().map { "rate_limit." + $0 }
+
+    /// Applies one of `abuseKeys`; false for any other key.
+    mutating func applyAbuseKey(_ key: String, _ value: String) throws -> Bool {
+        func list() -> [String] {
+            value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        switch key {
+        case "sms_allowed_prefixes":
+            let prefixes = list()
+            guard prefixes.allSatisfy({ $0.count >= 2 && $0.count <= 8 && $0.hasPrefix("+")
+                                        && $0.dropFirst().allSatisfy { ("0"..."9").contains($0) } }) else {
+                throw ConfigError(description: "sms_allowed_prefixes: expected prefixes like +86, +1 (comma-separated)")
+            }
+            smsAllowedPrefixes = prefixes
+        case "sms_per_number_interval_s":
+            guard let n = Int(value), (0...86_400).contains(n) else {
+                throw ConfigError(description: "sms_per_number_interval_s: expected an integer in 0...86400")
+            }
+            smsPerNumberIntervalSeconds = n
+        case "sms_per_number_per_day":
+            guard let n = Int(value), (1...10_000).contains(n) else {
+                throw ConfigError(description: "sms_per_number_per_day: expected an integer in 1...10000")
+            }
+            smsPerNumberPerDay = n
+        case "rate_limit.exempt_addresses": rateLimitExemptAddresses = Set(list())
+        case "rate_limit.send_msg.per_user": sendMsgLimit = try RateLimit.parse(value, key: key)
+        default:
+            guard key.hasPrefix("rate_limit."), Config.defaultRateLimits[String(key.dropFirst(11))] != nil else { return false }
+            rateLimits[String(key.dropFirst(11))] = try RateLimit.parse(value, key: key)
+        }
+        return true
+    }
+    // MARK: end of abuse limits
     /// The path the configuration came from, handed to workers so they read the same file.
     public var path: String? = nil
 
@@ -105,7 +182,7 @@ public struct Config: Sendable {
         "payment_secret_file", "log_level",
         "version.android", "version.android.url", "version.android.force", "version.android.note",
         "version.ios", "version.ios.url", "version.ios.force", "version.ios.note",
-    ]
+    ] + abuseKeys
 
     mutating func apply(_ values: [String: String]) throws {
         for (key, value) in values {
@@ -155,7 +232,8 @@ public struct Config: Sendable {
             case "payment_secret_file": paymentSecret = try Config.readSecret(value, key: key)
             case "log_level": logLevel = value
             default:
-                if key.hasPrefix("version.") {
+                if try applyAbuseKey(key, value) {
+                } else if key.hasPrefix("version.") {
                     let parts = key.split(separator: ".")
                     let device = parts[1] == "ios" ? 2 : (parts[1] == "android" ? 1 : 0)
                     guard device != 0 else { throw ConfigError(description: "unknown key \(key)") }

@@ -142,8 +142,9 @@ extension StackClient {
 
 /// Accounts created as early as possible in a run (by whichever test class starts first), for the
 /// tests that need a SECOND verification code for an existing user (findPwd, updateAuth): a number
-/// gets at most one code a minute, so those tests wait until a minute has passed since the code
-/// these accounts were registered with, and the rest of the suite runs in between.
+/// gets at most one code per `sms_per_number_interval_s` (a minute in production, a few seconds
+/// on the test stack), so those tests wait until that has passed since the code these accounts
+/// were registered with, and the rest of the suite runs in between.
 enum EarlyAccounts {
     private static let lock = NSLock()
     private static var accounts: [StackClient.Account] = []
@@ -164,7 +165,7 @@ enum EarlyAccounts {
         warmUp(client)
         lock.lock()
         let account = accounts[index]
-        let ready = codeSentAt.addingTimeInterval(61.5)
+        let ready = codeSentAt.addingTimeInterval(Double(client.stack.smsIntervalSeconds) + 1.5)
         lock.unlock()
         let wait = ready.timeIntervalSinceNow
         if wait > 0 { Thread.sleep(forTimeInterval: wait) }
@@ -413,7 +414,8 @@ enum RawHTTP {
     /// Sends `head` (request line and headers, without the final blank line) and `body`, with
     /// `Connection: close`, and reads the whole answer.
     static func send(_ stack: Stack, method: String, target: String, headers: [String: String] = [:],
-                     body: Data = Data(), contentLength: Int? = nil, chunked: Bool = false, timeout: Int = 20) -> Reply {
+                     body: Data = Data(), contentLength: Int? = nil, chunked: Bool = false, timeout: Int = 20,
+                     sourceAddress: String? = nil) -> Reply {
         let (host, port) = stack.hostAndPort
         var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
@@ -439,13 +441,15 @@ enum RawHTTP {
         } else {
             request.append(body)
         }
-        guard let raw = exchange(host: host, port: port, request: request, timeout: timeout) else {
+        guard let raw = exchange(host: host, port: port, request: request, timeout: timeout, sourceAddress: sourceAddress) else {
             return Reply(status: 0, headers: [:], body: Data())
         }
         return parse(raw)
     }
 
-    static func exchange(host: String, port: UInt16, request: Data, timeout: Int) -> Data? {
+    /// `sourceAddress`: the local IPv4 address to connect from (another loopback address, such as
+    /// 127.0.0.2, makes the request come from another client address).
+    static func exchange(host: String, port: UInt16, request: Data, timeout: Int, sourceAddress: String? = nil) -> Data? {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -456,6 +460,15 @@ enum RawHTTP {
         var tv = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if let sourceAddress {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            guard inet_pton(AF_INET, sourceAddress, &local.sin_addr) == 1 else { return nil }
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { return nil }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian

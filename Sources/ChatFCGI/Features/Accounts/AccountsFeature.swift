@@ -5,6 +5,7 @@ import Foundation
 public final class AccountsFeature {
     let config: Config
     let codes: VerificationCodes
+    let limiter: RateLimiter
     /// A part of `ready` that another feature contributes (friends, groups, unread counts…): columns
     /// for the user's own row (expressions over `u`, the users row: short lists, and the versions
     /// of the long ones), then, given that row, a plan: the statements it still needs (none when
@@ -62,7 +63,9 @@ public final class AccountsFeature {
         self.config = config
         // Half of getUserById's cache memory; Application gives the relations the other half.
         caches = AccountCaches(budgetBytes: config.profileCacheMiB << 19)
-        self.codes = VerificationCodes(secret: config.secretKey, sender: sender)
+        self.codes = VerificationCodes(secret: config.secretKey, sender: sender, allowedPrefixes: config.smsAllowedPrefixes,
+                                       intervalSeconds: config.smsPerNumberIntervalSeconds, perDay: config.smsPerNumberPerDay)
+        self.limiter = RateLimiter(config: config)
     }
 
     public func register(on router: Router) {
@@ -87,6 +90,7 @@ public final class AccountsFeature {
         .init(name: "sms_sends.trim", sql: "DELETE FROM sms_sends WHERE sent_at < now() - interval '1 day'"),
         .init(name: "login_failures.trim",
               sql: "DELETE FROM login_failures WHERE failed_at < now() - interval '15 minutes'"),
+        RateLimiter.cleanupJob,
     ]
 
     /// The session check handed to the request pipeline.
@@ -98,7 +102,25 @@ public final class AccountsFeature {
 
     func getValidateNum(_ c: RequestContext) throws -> Response {
         let mobile = try c.params.mobile()
-        try codes.issue(mobile: mobile, db: c.db)
+        let named = try c.params.string("purpose", maxLength: 16)
+        var purpose = try named.map { name -> VerificationCodes.Purpose in
+            guard let purpose = VerificationCodes.Purpose(rawValue: name), purpose != .account else {
+                throw HTTPError.invalid("purpose")
+            }
+            return purpose
+        }
+        let db = try c.db
+        // The per-number limits are the SMS limits (VerificationCodes.issue).
+        try limiter.hit([("get_validate_num.per_address", c.request.remoteAddress)], db: db)
+        guard codes.mayReceive(mobile) else {
+            throw HTTPError.badRequest("invalid parameter: mobile (verification codes cannot be sent to this country code)")
+        }
+        if purpose == nil {
+            // Not told: a new number registers; a registered one resets or confirms something.
+            let registered = try !db.query("SELECT 1 FROM users WHERE mobile = $1", [mobile]).isEmpty
+            purpose = registered ? .account : .register
+        }
+        try codes.issue(mobile: mobile, purpose: purpose ?? .account, db: db)
         return .ok()
     }
 
@@ -111,6 +133,7 @@ public final class AccountsFeature {
         if !headUrl.isEmpty && !isAcceptableHeadUrl(headUrl) { throw HTTPError.invalid("headUrl") }
         let recommender = try c.params.id("recommandUserId")
         let db = try c.db
+        try limiter.hit([("register.per_mobile", mobile), ("register.per_address", c.request.remoteAddress)], db: db)
 
         if try !db.query("SELECT 1 FROM users WHERE mobile = $1", [mobile]).isEmpty {
             return .outcome(2, "mobile already registered")
@@ -136,22 +159,40 @@ public final class AccountsFeature {
         let device = try c.params.int("device", in: 1...3) ?? 1
         let db = try c.db
 
-        let failures = try db.query("""
-            SELECT count(*) FROM login_failures
-            WHERE mobile = $1 AND failed_at > now() - make_interval(mins => $2)
-            """, [mobile, AccountsFeature.loginFailureWindowMinutes])
-        if failures[0].int64Value(0) >= Int64(AccountsFeature.loginFailureLimit) {
-            throw HTTPError.tooManyRequests("too many wrong passwords; try again later")
+        // Atomic throttle: under the number's lock, count the recent wrong passwords and, below the
+        // limit, record this attempt as one before the (slow) hash check; a right password takes
+        // it back. So N simultaneous wrong passwords count N, and the (limit+1)th waits.
+        let attempt: (userId: Int64, hash: String, failureId: Int64)? = try db.transaction {
+            try db.query("SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", [mobile])
+            let failures = try db.query("""
+                SELECT count(*), GREATEST(1, ceil(extract(epoch FROM min(failed_at) + make_interval(mins => $2) - now())))
+                FROM login_failures WHERE mobile = $1 AND failed_at > now() - make_interval(mins => $2)
+                """, [mobile, AccountsFeature.loginFailureWindowMinutes])
+            if failures[0].int64Value(0) >= Int64(AccountsFeature.loginFailureLimit) {
+                throw HTTPError.tooManyRequests("too many wrong passwords; try again later",
+                                                retryAfterSeconds: Int(failures[0].int64Value(1)))
+            }
+            guard let row = try db.query("SELECT id, pwd_hash FROM users WHERE mobile = $1", [mobile]).first else { return nil }
+            let failureId = try db.query("INSERT INTO login_failures (mobile) VALUES ($1) RETURNING id", [mobile])[0].int64Value(0)
+            return (row.int64Value(0), row.text(1), failureId)
         }
-        let rows = try db.query("SELECT id, pwd_hash FROM users WHERE mobile = $1", [mobile])
-        guard let row = rows.first else { return .outcome(2, "no such user") }
-        guard PasswordHasher.verify(pwd, against: row.text(1)) else {
-            try db.query("INSERT INTO login_failures (mobile) VALUES ($1)", [mobile])
-            return .outcome(3, "wrong password")
+        guard let attempt else { return .outcome(2, "no such user") }
+        guard PasswordHasher.verify(pwd, against: attempt.hash) else { return .outcome(3, "wrong password") }
+        let userId = attempt.userId
+        // The session is made only if the password checked is still the user's: the row is held
+        // (FOR SHARE) until the session exists, so a password reset (which updates the row and
+        // ends all sessions) either comes after and ends this session too, or came before and
+        // this login is refused.
+        let token: String? = try db.transaction {
+            let current = try db.query("SELECT pwd_hash FROM users WHERE id = $1 FOR SHARE", [userId])
+            guard current.first?.text(0) == attempt.hash else {
+                try db.query("DELETE FROM login_failures WHERE id = $1", [attempt.failureId])
+                return nil
+            }
+            try db.query("DELETE FROM login_failures WHERE mobile = $1", [mobile])
+            return try Sessions.create(userId: userId, device: device, db: db)
         }
-        let userId = row.int64Value(0)
-        try db.query("DELETE FROM login_failures WHERE mobile = $1", [mobile])
-        let token = try Sessions.create(userId: userId, device: device, db: db)
+        guard let token else { return .outcome(3, "wrong password") }
         let profile = try loadProfile(userId, db: db)
         Log.info("account.login", ["uid": userId, "device": device])
         return .ok(["token": .string(token), "userId": .int(userId), "user": profile?.json(revealMobile: true) ?? .null])
@@ -162,6 +203,7 @@ public final class AccountsFeature {
         let pwd = try c.params.md5Hex("pwd")
         let code = try c.params.required("validateNum", maxLength: 6)
         let db = try c.db
+        try limiter.hit([("find_pwd.per_mobile", mobile), ("find_pwd.per_address", c.request.remoteAddress)], db: db)
         guard let userId = try db.query("SELECT id FROM users WHERE mobile = $1", [mobile]).first?.int64(0) else {
             return .outcome(2, "no such user")
         }
@@ -315,6 +357,8 @@ public final class AccountsFeature {
 
     func queryUser(_ c: RequestContext) throws -> Response {
         let mobile = try c.params.mobile()
+        try limiter.hit([("query_user.per_user", String(c.userId)), ("query_user.per_mobile", mobile),
+                         ("query_user.per_address", c.request.remoteAddress)], db: try c.db)
         // The profile and whether it is a friend's (to show the mobile in full) in one statement.
         let relationSQL = relationColumns?("$1::bigint", "u.id")
         let rows = try c.db.query("""

@@ -57,7 +57,9 @@ public struct Profile {
         ])
     }
 
-    /// `+8613812345678` → `+86138****5678`: enough to recognise, not enough to call.
+    /// `+8613812345678` → `+86*******5678`: enough to recognise, not enough to call or to find by
+    /// trying the rest. At least half of the digits (rounded up) are hidden; of the others, the last
+    /// (up to 4) are shown at the end and the rest at the start (the country code, for most numbers).
     public static func mask(mobile: String) -> String {
         var out: [UInt8] = []
         var mobile = mobile
@@ -72,17 +74,13 @@ public struct Profile {
             return
         }
         let digits = UnsafeBufferPointer(rebasing: mobile[1...])
+        let shown = digits.count / 2
+        let suffix = min(4, shown)
+        let prefix = shown - suffix
         out.append(UInt8(ascii: "+"))
-        if digits.count >= 11 {
-            out.append(contentsOf: digits.prefix(digits.count - 8))
-            out.append(contentsOf: [0x2A, 0x2A, 0x2A, 0x2A])
-            out.append(contentsOf: digits.suffix(4))
-            return
-        }
-        let shown = min(2, digits.count / 3)
-        out.append(contentsOf: digits.prefix(shown))
-        out.append(contentsOf: repeatElement(UInt8(0x2A), count: digits.count - 2 * shown))
-        out.append(contentsOf: digits.suffix(shown))
+        out.append(contentsOf: digits.prefix(prefix))
+        out.append(contentsOf: repeatElement(UInt8(0x2A), count: digits.count - shown))
+        out.append(contentsOf: digits.suffix(suffix))
     }
 
     // MARK: writing a profile straight from its columns (see JSONWriter)

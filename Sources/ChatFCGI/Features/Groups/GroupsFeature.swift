@@ -56,7 +56,7 @@ public final class GroupsFeature {
 
     /// A LIKE pattern matching names that contain `text`; LIKE's own wildcards in it match literally.
     static func containsPattern(_ text: String) -> String {
-        "%" + text.replacingAll("\\", with: "\\\\").replacingAll("%", with: "\\%").replacingAll("_", with: "\\_") + "%"
+        "%" + text.escapingScalars(["\\", "%", "_"]) + "%"
     }
 
     static func indexName(_ db: PGConnection, groupId: Int64, name: String) throws {
@@ -72,12 +72,37 @@ public final class GroupsFeature {
     /// Locks a live group's row for a change of its members or its row; nil when there is no such
     /// group. Every such change goes through here, so the workers' copies of the group
     /// (`GroupCopy`) end once it commits.
+    ///
+    /// A group whose owner is no longer a member (the owner's account or membership row was
+    /// removed outside the app) is mended here first, as if the owner had left: the
+    /// longest-standing member becomes owner (told by `group_owner_changed`) and the member
+    /// count is recounted; with no members left, the group is dissolved and this returns nil.
     static func lockGroup(_ db: PGConnection, _ groupId: Int64) throws -> (ownerId: Int64, count: Int, name: String, needApproval: Bool)? {
         guard let row = try db.query("""
-            SELECT owner_id, member_count, name, need_approval FROM groups WHERE id = $1 AND dissolved_at IS NULL FOR UPDATE
+            SELECT g.owner_id, g.member_count, g.name, g.need_approval,
+                   EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = g.owner_id)
+            FROM groups g WHERE g.id = $1 AND g.dissolved_at IS NULL FOR UPDATE OF g
             """, [groupId]).first else { return nil }
         GroupCopy.forget([groupId], db: db)
-        return (row.int64Value(0), row.int(1) ?? 0, row.text(2), row.boolValue(3))
+        if row.boolValue(4) { return (row.int64Value(0), row.int(1) ?? 0, row.text(2), row.boolValue(3)) }
+        let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY member_seq",
+                                     [groupId]).rows.map { $0.int64Value(0) }
+        guard let newOwner = remaining.first else {
+            try dissolve(db, groupId)
+            return nil
+        }
+        try db.query("UPDATE groups SET owner_id = $2, member_count = $3 WHERE id = $1", [groupId, newOwner, remaining.count])
+        try EventLog.append(db, to: remaining, type: "group_owner_changed",
+                            payload: ["groupId": .int(groupId), "ownerId": .int(newOwner)])
+        Log.warn("group.owner_mended", ["group": groupId, "owner": newOwner])
+        return (newOwner, remaining.count, row.text(2), row.boolValue(3))
+    }
+
+    /// Ends a locked group that has no members left.
+    static func dissolve(_ db: PGConnection, _ groupId: Int64) throws {
+        try db.query("UPDATE groups SET member_count = 0, dissolved_at = now() WHERE id = $1", [groupId])
+        try db.query("DELETE FROM group_name_grams WHERE group_id = $1", [groupId])
+        try db.query("UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND group_id = $1", [groupId])
     }
 
     /// For `AccountsFeature.profileDependents`: a member's profile shows in the member list of
@@ -303,12 +328,15 @@ public final class GroupsFeature {
                 INSERT INTO friend_requests (from_id, dest_type, group_id, message) VALUES ($1, 2, $2, $3)
                 ON CONFLICT (from_id, group_id) WHERE status = 0 AND dest_type = 2
                 DO UPDATE SET message = EXCLUDED.message, created_at = now()
-                RETURNING id
+                RETURNING id, xmax = 0
                 """, [me, groupId, message])
             let requestId = request[0].int64Value(0)
-            try EventLog.append(db, to: [group.ownerId], type: "friend_request",
-                                payload: ["requestId": .int(requestId), "fromId": .int(me), "destType": 2,
-                                          "groupId": .int(groupId), "message": .string(message)])
+            // A repeated request while one is pending updates it without a new event (see requestFriend).
+            if request[0].boolValue(1) {
+                try EventLog.append(db, to: [group.ownerId], type: "friend_request",
+                                    payload: ["requestId": .int(requestId), "fromId": .int(me), "destType": 2,
+                                              "groupId": .int(groupId), "message": .string(message)])
+            }
             return .outcome(1, "waiting for the owner's approval", data: ["requestId": .int(requestId)])
         }
     }
@@ -348,9 +376,7 @@ public final class GroupsFeature {
                                          [groupId]).rows.map { $0.int64Value(0) }
             if remaining.isEmpty {
                 // The last one out dissolves the group.
-                try db.query("UPDATE groups SET member_count = 0, dissolved_at = now() WHERE id = $1", [groupId])
-                try db.query("DELETE FROM group_name_grams WHERE group_id = $1", [groupId])
-                try db.query("UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND group_id = $1", [groupId])
+                try GroupsFeature.dissolve(db, groupId)
                 return .ok(["dissolved": true])
             }
             var newOwner = group.ownerId
@@ -569,8 +595,15 @@ public final class GroupsFeature {
 }
 
 extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+    /// The text with a backslash before every one of `special`, looked at scalar by scalar (as
+    /// PostgreSQL reads it): by Character, a combining mark after `"` or `%` would hide it.
+    func escapingScalars(_ special: Set<Unicode.Scalar>) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            if special.contains(scalar) { out.append("\\") }
+            out.append(scalar)
+        }
+        return String(out)
     }
 }
 
@@ -580,7 +613,7 @@ public struct PGTextArray: PGBindable {
     public init(_ values: [String]) { self.values = values }
     public var pgText: String {
         "{" + values.map { value in
-            "\"" + value.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
+            "\"" + value.escapingScalars(["\\", "\""]) + "\""
         }.joined(separator: ",") + "}"
     }
 }

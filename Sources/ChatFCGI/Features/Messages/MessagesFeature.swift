@@ -30,6 +30,9 @@ public final class MessagesFeature {
     public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
 
     /// - Parameter unreadCacheBytes: memory for `unreadCounts` (0: count everything every time).
+    /// The per-user message rate (`rate_limit.send_msg.per_user`), counted in this worker.
+    public var sendLimiter: LocalRateLimiter?
+
     public init(unreadCacheBytes: Int = 0) {
         unreadCounts = UnreadCounts(budgetBytes: unreadCacheBytes)
     }
@@ -124,6 +127,7 @@ public final class MessagesFeature {
                 if let refusal = MessagesFeature.directRefusal(isFriend: mine.isFriend, theyBlock: theirs.blocked, iBlock: mine.blocked) {
                     return refusal
                 }
+                try sendLimiter?.check(me)
                 do {
                     return MessagesFeature.sentAnswer(try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId,
                                                                                 destType: 1, msgType: msgType, content: content,
@@ -162,6 +166,7 @@ public final class MessagesFeature {
             if let refusal = MessagesFeature.directRefusal(isFriend: row.boolValue(2), theyBlock: row.boolValue(3), iBlock: row.boolValue(4)) {
                 return refusal
             }
+            try sendLimiter?.check(me)
             conversationId = row.int64(5)
             if conversationId == nil { conversationId = try MessagesFeature.createDirectConversation(db, me, destId) }
             if let conversationId { directConversations.remember(conversationId, me, destId) }
@@ -178,6 +183,7 @@ public final class MessagesFeature {
             sessionToKeep?.keep(row)
             me = c.userId
             guard let row, row.boolValue(2) else { return .outcome(-1, "only members can message a group") }
+            try sendLimiter?.check(me)
             conversationId = row.int64(3)
             if conversationId == nil { conversationId = try MessagesFeature.createGroupConversation(db, destId) }
         }

@@ -113,12 +113,16 @@ public final class SocialFeature {
                 INSERT INTO friend_requests (from_id, dest_type, to_user_id, message) VALUES ($1, 1, $2, $3)
                 ON CONFLICT (from_id, to_user_id) WHERE status = 0 AND dest_type = 1
                 DO UPDATE SET message = EXCLUDED.message, created_at = now()
-                RETURNING id
+                RETURNING id, xmax = 0
                 """, [me, destId, message])
             let requestId = request[0].int64Value(0)
-            try EventLog.append(db, to: [destId], type: "friend_request",
-                                payload: ["requestId": .int(requestId), "fromId": .int(me), "destType": 1,
-                                          "message": .string(message)])
+            // Asking again while the request is pending updates it (message, time) without a new
+            // event: the other side hears of a request once, however often it is sent.
+            if request[0].boolValue(1) {
+                try EventLog.append(db, to: [destId], type: "friend_request",
+                                    payload: ["requestId": .int(requestId), "fromId": .int(me), "destType": 1,
+                                              "message": .string(message)])
+            }
             return .outcome(1, "waiting for approval", data: ["requestId": .int(requestId)])
         }
     }

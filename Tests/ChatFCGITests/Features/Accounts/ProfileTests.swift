@@ -3,12 +3,25 @@ import XCTest
 
 final class ProfileTests: XCTestCase {
     func testMobileMasking() {
-        XCTAssertEqual(Profile.mask(mobile: "+8613812345678"), "+86138****5678")
-        XCTAssertEqual(Profile.mask(mobile: "+14155550123"), "+141****0123")
-        let short = Profile.mask(mobile: "+1234567")
-        XCTAssertEqual(short.count, 8)
-        XCTAssertFalse(short.contains("345"))
+        XCTAssertEqual(Profile.mask(mobile: "+8613812345678"), "+86*******5678")
+        XCTAssertEqual(Profile.mask(mobile: "+14155550123"), "+1******0123")
+        XCTAssertEqual(Profile.mask(mobile: "+447700900123"), "+44******0123")
+        XCTAssertEqual(Profile.mask(mobile: "+1234567"), "+****567")
+        XCTAssertEqual(Profile.mask(mobile: "+123456"), "+***456")
         XCTAssertEqual(Profile.mask(mobile: "garbage"), "****")
+    }
+
+    /// Whatever its length, a masked mobile hides at least half of its digits, keeps its length,
+    /// and what it shows is the number's own digits in place.
+    func testMaskingHidesAtLeastHalfOfTheDigits() {
+        for length in 1...15 {
+            let digits = (0..<length).map { String(($0 * 7 + 3) % 10) }.joined()
+            let masked = Array(Profile.mask(mobile: "+" + digits).dropFirst())
+            XCTAssertEqual(masked.count, length)
+            let hidden = masked.filter { $0 == "*" }.count
+            XCTAssertGreaterThanOrEqual(hidden * 2, length, "\(digits) → \(String(masked))")
+            for (shown, digit) in zip(masked, digits) where shown != "*" { XCTAssertEqual(shown, digit) }
+        }
     }
 
     func testByteMaskingEqualsStringMasking() {

@@ -396,10 +396,13 @@ final class AccountsFlowTests: StackTestCase {
                        alice.userId)
     }
 
-    /// `+8613812345678` is shown as `+86138****5678` to someone who is not a friend.
+    /// `+8613812345678` is shown as `+86*******5678` to someone who is not a friend: at least half
+    /// of the digits hidden, the last 4 shown, and the country code.
     func expectedMask(_ mobile: String) -> String {
         let digits = Array(mobile.dropFirst())
-        return "+" + String(digits.prefix(5)) + "****" + String(digits.suffix(4))
+        let shown = digits.count / 2
+        return "+" + String(digits.prefix(shown - 4)) + String(repeating: "*", count: digits.count - shown)
+            + String(digits.suffix(4))
     }
 
     func testQueryUserMasksTheMobileOfANonFriend() {

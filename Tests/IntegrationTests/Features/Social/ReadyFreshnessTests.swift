@@ -214,10 +214,12 @@ final class ReadyFreshnessTests: StackTestCase {
         return int64(reply.dataObject["requestId"]) ?? -1
     }
 
-    /// The mobile as others than friends see it (API.md §2.11): `+86138****5678`.
+    /// The mobile as others than friends see it (API.md §2.11): `+86*******5678`.
     func masked(_ mobile: String) -> String {
         let digits = Array(mobile.dropFirst())
-        return "+" + String(digits.prefix(digits.count - 8)) + "****" + String(digits.suffix(4))
+        let shown = digits.count / 2
+        return "+" + String(digits.prefix(shown - 4)) + String(repeating: "*", count: digits.count - shown)
+            + String(digits.suffix(4))
     }
 
     /// A request that has just appeared: its fields are those of the ask, and `from` is the
