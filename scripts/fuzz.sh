@@ -75,6 +75,13 @@ set -e
 counts="$(grep -A1 '^Test cases:' "$REPORT_DIR/output.txt" | tail -n 1 || true)"
 generated="$(sed -n 's/^ *\([0-9]*\) generated.*/\1/p' <<<"$counts")"
 passed="$(sed -n 's/.* \([0-9]*\) passed.*/\1/p' <<<"$counts")"
+# With failures the line reads "N generated, N found M unique failures, K skipped" and names no passes.
+found="$(sed -n 's/.* found \([0-9]*\) unique failure.*/\1/p' <<<"$counts")"
+skipped="$(sed -n 's/.* \([0-9]*\) skipped.*/\1/p' <<<"$counts")"
+if [ -z "$passed" ] && [ -n "$found" ] && [ -n "$generated" ]; then
+    passed=$(( generated - found - ${skipped:-0} ))
+    generated=$(( generated - ${skipped:-0} ))
+fi
 log "schemathesis exited with $status after $((SECONDS - start)) s"
 if [ -n "$generated" ]; then
     failed=$(( generated - ${passed:-0} ))
