@@ -1,15 +1,34 @@
 import Foundation
-import Synchronization
 
-/// Every VersionedCache of this process together, for the status page.
+/// Every VersionedCache of this process together, for the status page. Each cache counts under
+/// the lock its lookups take anyway, so the threads share no counter (ready alone looks up
+/// hundreds of entries); the status page adds them up.
 public enum CacheStatistics {
-    static let hits = Atomic<Int64>(0)
-    static let misses = Atomic<Int64>(0)
-    static let bytes = Atomic<Int64>(0)
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var caches: [WeakCache] = []
 
-    public static var hitCount: Int64 { hits.load(ordering: .relaxed) }
-    public static var missCount: Int64 { misses.load(ordering: .relaxed) }
-    public static var byteCount: Int64 { bytes.load(ordering: .relaxed) }
+    private struct WeakCache { weak var cache: CountedCache? }
+
+    static func register(_ cache: CountedCache) {
+        lock.withLock {
+            caches.removeAll { $0.cache == nil }
+            caches.append(WeakCache(cache: cache))
+        }
+    }
+
+    /// Bytes kept, hits and misses of every live cache of this process.
+    public static func totals() -> (bytes: Int64, hits: Int64, misses: Int64) {
+        let live = lock.withLock { caches.compactMap(\.cache) }
+        return live.reduce((Int64(0), Int64(0), Int64(0))) { sum, cache in
+            let counts = cache.counts
+            return (sum.0 + counts.bytes, sum.1 + counts.hits, sum.2 + counts.misses)
+        }
+    }
+}
+
+/// A cache that reports its size and hits to `CacheStatistics`.
+protocol CountedCache: AnyObject {
+    var counts: (bytes: Int64, hits: Int64, misses: Int64) { get }
 }
 
 /// A process-wide map from an id to a value rendered at a known version, bounded in bytes.
@@ -23,7 +42,7 @@ public enum CacheStatistics {
 /// Shared by the request threads of one worker process behind one lock; values are immutable and
 /// copied out by reference, so the lock is held for a dictionary lookup only. When the byte budget
 /// is exceeded, the least recently used quarter of the entries is dropped.
-public final class VersionedCache<Value>: @unchecked Sendable {
+public final class VersionedCache<Value>: @unchecked Sendable, CountedCache {
     private struct Entry {
         var version: Int64
         var value: Value
@@ -35,6 +54,8 @@ public final class VersionedCache<Value>: @unchecked Sendable {
     private var entries: [Int64: Entry] = [:]
     private var clock: UInt64 = 0
     private var totalCost = 0
+    private var hits: Int64 = 0
+    private var misses: Int64 = 0
     public let budget: Int
     private let costOf: (Value) -> Int
 
@@ -44,16 +65,21 @@ public final class VersionedCache<Value>: @unchecked Sendable {
     public init(budget: Int, cost: @escaping (Value) -> Int) {
         self.budget = max(0, budget)
         costOf = cost
+        CacheStatistics.register(self)
+    }
+
+    var counts: (bytes: Int64, hits: Int64, misses: Int64) {
+        lock.withLock { (Int64(totalCost), hits, misses) }
     }
 
     public func value(for id: Int64, version: Int64) -> Value? {
         lock.lock()
         defer { lock.unlock() }
         guard var entry = entries[id], entry.version == version else {
-            CacheStatistics.misses.add(1, ordering: .relaxed)
+            misses &+= 1
             return nil
         }
-        CacheStatistics.hits.add(1, ordering: .relaxed)
+        hits &+= 1
         clock &+= 1
         entry.lastUse = clock
         entries[id] = entry
@@ -70,12 +96,10 @@ public final class VersionedCache<Value>: @unchecked Sendable {
         if let old = entries[id] {
             if old.version > version { return }
             totalCost -= old.cost
-            CacheStatistics.bytes.subtract(Int64(old.cost), ordering: .relaxed)
         }
         clock &+= 1
         entries[id] = Entry(version: version, value: value, cost: cost, lastUse: clock)
         totalCost += cost
-        CacheStatistics.bytes.add(Int64(cost), ordering: .relaxed)
         if totalCost > budget { evict() }
     }
 
@@ -92,7 +116,6 @@ public final class VersionedCache<Value>: @unchecked Sendable {
             if totalCost <= budget - budget / 4 { break }
             entries[id] = nil
             totalCost -= entry.cost
-            CacheStatistics.bytes.subtract(Int64(entry.cost), ordering: .relaxed)
         }
     }
 }

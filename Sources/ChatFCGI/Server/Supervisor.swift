@@ -101,24 +101,22 @@ public final class Supervisor {
         }
         // Non-blocking: every worker thread waits for this socket (epoll) and only one wins each accept.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        // Keep it above the descriptors a child gets (3 to 5), close-on-exec in the supervisor.
-        listenFD = fcntl(fd, F_DUPFD_CLOEXEC, 10)
+        listenFD = Supervisor.keepAboveChildDescriptors(fd)
+        // Made once, so that a reload's new workers share them with the old ones.
+        scoreboardFD = Supervisor.keepAboveChildDescriptors(Scoreboard.makeSegment(), orWarn: "supervisor.no_scoreboard")
+        changesFD = Supervisor.keepAboveChildDescriptors(ChangeStripes.makeSegment(), orWarn: "supervisor.no_shared_counters")
+    }
+
+    /// `fd` moved above the descriptors a child gets (3 to 6), close-on-exec in the supervisor;
+    /// -1 (logged as `event`) when there is none.
+    static func keepAboveChildDescriptors(_ fd: Int32, orWarn event: String = "supervisor.no_descriptor") -> Int32 {
+        guard fd >= 0 else {
+            Log.warn(event, ["errno": errno])
+            return -1
+        }
+        let moved = fcntl(fd, F_DUPFD_CLOEXEC, 10)
         close(fd)
-        let board = Scoreboard.makeSegment()
-        if board >= 0 {
-            scoreboardFD = fcntl(board, F_DUPFD_CLOEXEC, 10)
-            close(board)
-        } else {
-            Log.warn("supervisor.no_scoreboard", ["errno": errno])
-        }
-        // Made once, so that a reload's new workers share it with the old ones.
-        let changes = ChangeStripes.makeSegment()
-        if changes >= 0 {
-            changesFD = fcntl(changes, F_DUPFD_CLOEXEC, 10)
-            close(changes)
-        } else {
-            Log.warn("supervisor.no_shared_counters", ["errno": errno])
-        }
+        return moved
     }
 
     // MARK: workers

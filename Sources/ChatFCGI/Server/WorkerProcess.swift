@@ -93,9 +93,10 @@ public enum WorkerProcess {
                 values[.acceptedConnections] = Int64(server.acceptedConnections)
                 values[.failedAccepts] = Int64(server.failedAccepts)
                 values[.databaseConnections] = PGConnection.openConnections
-                values[.cacheBytes] = CacheStatistics.byteCount
-                values[.cacheHits] = CacheStatistics.hitCount
-                values[.cacheMisses] = CacheStatistics.missCount
+                let caches = CacheStatistics.totals()
+                values[.cacheBytes] = caches.bytes
+                values[.cacheHits] = caches.hits
+                values[.cacheMisses] = caches.misses
                 Scoreboard.shared.publish(values)
                 usleep(500_000)
             }

@@ -305,20 +305,7 @@ private struct PMEnvironment {
         supervisor = pid
         client = StackClient(stack: stack)
         load = PMClient(baseURL: stack.baseURL)
-        threadsPerWorker = PMEnvironment.configValue("threads", in: stack.configPath).flatMap { Int($0) } ?? 8
-    }
-
-    static func configValue(_ key: String, in path: String?) -> String? {
-        if let value = ProcessInfo.processInfo.environment["CHAT_" + key.uppercased()] { return value }
-        guard let path, let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        var found: String? = nil
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1)
-            if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == key {
-                found = parts[1].trimmingCharacters(in: .whitespaces)
-            }
-        }
-        return found
+        threadsPerWorker = stack.configValue("threads").flatMap { Int($0) } ?? 8
     }
 
     /// The supervisor's workers once the set has not changed for a second (a previous test may

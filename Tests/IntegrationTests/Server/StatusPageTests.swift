@@ -25,7 +25,7 @@ final class StatusPageTests: StackTestCase {
         }
         XCTAssertTrue(published, "status processes \(processes.map { $0["pid"] ?? "?" }), workers \(workers)")
         XCTAssertEqual(int64(total["workers"]), Int64(workers.count))
-        let threads = Int64(PMEnvironmentConfig.value("threads", stack: stack) ?? "") ?? 0
+        let threads = Int64(stack.configValue("threads") ?? "") ?? 0
         XCTAssertEqual(int64(total["threads"]), threads * Int64(workers.count))
         XCTAssertGreaterThanOrEqual(int64(total["requests_served"]) ?? 0, 5)
         XCTAssertGreaterThan(int64(total["database_connections"]) ?? 0, 0)

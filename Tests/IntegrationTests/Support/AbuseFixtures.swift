@@ -8,8 +8,11 @@ import XCTest
 // addresses.
 
 extension Stack {
-    /// The value of `key` in the stack's chat-fcgi.conf (`$CHAT_TEST_CONFIG`; the last line wins).
+    /// The value of `key` for the stack: its `CHAT_<KEY>` override, else its chat-fcgi.conf
+    /// (`$CHAT_TEST_CONFIG`; the last line wins).
     func configValue(_ key: String) -> String? {
+        let override = "CHAT_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+        if let value = ProcessInfo.processInfo.environment[override] { return value }
         guard let path = configPath, !path.isEmpty else { return nil }
         var found: String?
         for line in readWholeFile(path).split(separator: "\n") {

@@ -72,6 +72,32 @@ final class UploadHousekeepingTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count, descriptorsBefore)
     }
 
+    /// A full disk is 507 and keeps nothing (a 64 KiB tmpfs stands in for the disk).
+    func testAFullDiskIs507AndLeavesNothing() throws {
+        let folder = try makeFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        func run(_ arguments: [String]) -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = arguments
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return -1 }
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        guard getuid() == 0, run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", folder]) == 0 else {
+            throw XCTSkip("cannot mount a small tmpfs here")
+        }
+        defer { _ = run(["umount", folder]) }
+        let file = try UploadFile(config: config(folder), limit: 1 << 20)
+        let chunk = Data(repeating: 0x41, count: 16 << 10)
+        XCTAssertThrowsError(try (0..<8).forEach { _ in try chunk.withUnsafeBytes { try file.append($0) } }) { error in
+            XCTAssertEqual((error as? HTTPError)?.status, 507)
+        }
+        file.discard()
+        XCTAssertEqual(temporaryFiles(folder), [])
+    }
+
     func testUploadSlotsRefuseBeyondTheirLimitAndComeBack() throws {
         let slots = UploadSlots(limit: 2)
         let first = try slots.acquire()

@@ -118,7 +118,7 @@ final class UploadCleanupTests: StackTestCase {
     func testTheDailyQuotaRefusesWithRetryAfter() throws {
         let account = client.newAccount(name: "Quota")
         let png = TestImages.png(width: 4, height: 4)
-        let quota = Int64(PMEnvironmentConfig.value("upload_quota_mib_per_day", stack: stack).flatMap { Int64($0) } ?? 2048) << 20
+        let quota = Int64(stack.configValue("upload_quota_mib_per_day").flatMap { Int64($0) } ?? 2048) << 20
         try StackDB.query(stack, """
             INSERT INTO upload_usage (user_id, day, bytes) VALUES (\(account.userId), (now() AT TIME ZONE 'UTC')::date, \(quota - 10))
             """)
@@ -137,21 +137,5 @@ final class UploadCleanupTests: StackTestCase {
         assertOK(client.uploadImage(token: account.token, data: png))
         let after = try StackDB.query(stack, "SELECT bytes FROM upload_usage WHERE user_id = \(account.userId)")
         XCTAssertGreaterThan(Int(after.first?.first ?? "0") ?? 0, png.count)
-    }
-}
-
-/// A key of the stack's configuration file (or its CHAT_ environment override).
-enum PMEnvironmentConfig {
-    static func value(_ key: String, stack: Stack) -> String? {
-        if let value = ProcessInfo.processInfo.environment["CHAT_" + key.uppercased()] { return value }
-        guard let path = stack.configPath, let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        var found: String? = nil
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1)
-            if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == key {
-                found = parts[1].trimmingCharacters(in: .whitespaces)
-            }
-        }
-        return found
     }
 }
