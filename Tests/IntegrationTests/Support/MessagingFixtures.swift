@@ -139,23 +139,7 @@ extension StackClient {
 
     /// `hub` becomes a friend of each of `others` (a few at a time).
     func msgMakeFriends(hub: Account, _ others: [Account], file: StaticString = #filePath, line: UInt = #line) {
-        var next = 0
-        while next < others.count {
-            let batch = Array(others[next..<min(next + 8, others.count)])
-            _ = raceThreads(batch.count) { index in self.msgMakeFriends(hub, batch[index], file: file, line: line) }
-            next += batch.count
-        }
-    }
-
-    /// `count` new accounts (registered 8 at a time; ids grow with the index).
-    func msgAccounts(_ count: Int, name: String = "Msg", file: StaticString = #filePath, line: UInt = #line) -> [Account] {
-        var accounts: [Account] = []
-        while accounts.count < count {
-            let batch = min(8, count - accounts.count)
-            let base = accounts.count
-            accounts += raceThreads(batch) { index in self.newAccount(name: "\(name)\(base + index)", file: file, line: line) }
-        }
-        return accounts
+        inBatches(others, of: 8) { other in self.msgMakeFriends(hub, other, file: file, line: line) }
     }
 
     /// A group of `owner` and `members` (each must be the owner's friend); asserted.

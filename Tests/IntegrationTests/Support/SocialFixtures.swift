@@ -192,6 +192,20 @@ func raceThreads<T>(_ count: Int, _ body: @escaping (Int) -> T) -> [T] {
     return box.results.map { $0! }
 }
 
+/// `body` for every item, `size` items at a time on racing threads, batch after batch; the
+/// results in the items' order.
+@discardableResult
+func inBatches<Item, T>(_ items: [Item], of size: Int, _ body: @escaping (Item) -> T) -> [T] {
+    var results: [T] = []
+    var next = 0
+    while next < items.count {
+        let batch = Array(items[next..<min(next + size, items.count)])
+        results += raceThreads(batch.count) { index in body(batch[index]) }
+        next += batch.count
+    }
+    return results
+}
+
 // MARK: - The API, as the social tests use it
 
 /// `ready`'s social parts.
@@ -237,19 +251,10 @@ extension StackClient {
         authed(path, account.token, params)
     }
 
-    /// `count` new accounts, registered a few at a time.
+    /// `count` new accounts, registered a few at a time (in index order, so ids grow with it).
     func newAccounts(_ count: Int, name: String = "Social", file: StaticString = #filePath, line: UInt = #line) -> [Account] {
         guard count > 0 else { return [] }
-        // Registered in index order in small batches, so ids grow with the index.
-        var accounts: [Account] = []
-        var next = 0
-        while next < count {
-            let batch = min(4, count - next)
-            let base = next
-            accounts += raceThreads(batch) { index in self.newAccount(name: "\(name)\(base + index)", file: file, line: line) }
-            next += batch
-        }
-        return accounts
+        return inBatches(Array(0..<count), of: 8) { index in self.newAccount(name: "\(name)\(index)", file: file, line: line) }
     }
 
     func readyView(_ account: Account, file: StaticString = #filePath, line: UInt = #line) -> ReadyView {
@@ -287,12 +292,7 @@ extension StackClient {
 
     /// `hub` befriends each of `others` (in parallel, a few at a time).
     func befriendAll(_ hub: Account, _ others: [Account], file: StaticString = #filePath, line: UInt = #line) {
-        var next = 0
-        while next < others.count {
-            let batch = Array(others[next..<min(next + 4, others.count)])
-            _ = raceThreads(batch.count) { index in self.befriend(hub, batch[index], file: file, line: line) }
-            next += batch.count
-        }
+        inBatches(others, of: 4) { other in self.befriend(hub, other, file: file, line: line) }
     }
 
     func createGroup(_ owner: Account, ids: [Int64], name: String) -> Reply {

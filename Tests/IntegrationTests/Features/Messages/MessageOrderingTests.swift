@@ -126,7 +126,7 @@ final class MessageOrderingTests: StackTestCase {
     // MARK: direct chat
 
     func testConcurrentSendersOnBothSidesOfADirectChatGetSeqs1ToN() throws {
-        let users = client.msgAccounts(2, name: "OrdDirect")
+        let users = client.newAccounts(2, name: "OrdDirect")
         let (a, b) = (users[0], users[1])
         client.msgMakeFriends(a, b)
         // 8 threads × 25: four as A, four as B.
@@ -150,7 +150,7 @@ final class MessageOrderingTests: StackTestCase {
     // MARK: group
 
     func testConcurrentSendersInOneGroupGetSeqs1ToN() throws {
-        let members = client.msgAccounts(6, name: "OrdGroup")
+        let members = client.newAccounts(6, name: "OrdGroup")
         client.msgMakeFriends(hub: members[0], Array(members[1...]))
         let groupId = client.msgGroup(members[0], Array(members[1...]))
         let attempts = sendConcurrently(members, to: { _ in groupId }, destType: 2, perThread: 25)
@@ -170,7 +170,7 @@ final class MessageOrderingTests: StackTestCase {
     // MARK: identical retries at once
 
     func testTenIdenticalRetriesAtOnceStoreOneMessage() throws {
-        let users = client.msgAccounts(3, name: "OrdRetry")
+        let users = client.newAccounts(3, name: "OrdRetry")
         let (a, b, c) = (users[0], users[1], users[2])
         client.msgMakeFriends(hub: a, [b, c])
         let groupId = client.msgGroup(a, [b, c])

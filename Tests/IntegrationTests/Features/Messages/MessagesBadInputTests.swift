@@ -19,7 +19,7 @@ final class MessagesBadInputTests: StackTestCase {
         MessagesBadInputTests.lock.lock()
         defer { MessagesBadInputTests.lock.unlock() }
         if let pair = MessagesBadInputTests.shared { return pair }
-        let users = client.msgAccounts(2, name: "MsgBad")
+        let users = client.newAccounts(2, name: "MsgBad")
         client.msgMakeFriends(users[0], users[1])
         MessagesBadInputTests.shared = (users[0], users[1])
         return (users[0], users[1])

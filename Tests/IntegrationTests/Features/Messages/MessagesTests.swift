@@ -13,7 +13,7 @@ final class MessagesTests: StackTestCase {
 
     /// Two new accounts that are friends.
     func friends(_ name: String) -> (Account, Account) {
-        let users = client.msgAccounts(2, name: name)
+        let users = client.newAccounts(2, name: name)
         client.msgMakeFriends(users[0], users[1])
         return (users[0], users[1])
     }
@@ -21,7 +21,7 @@ final class MessagesTests: StackTestCase {
     // MARK: sending between friends
 
     func testFriendsSendAndEachConversationCountsFromOne() throws {
-        let users = client.msgAccounts(3, name: "MsgSend")
+        let users = client.newAccounts(3, name: "MsgSend")
         let (a, b, c) = (users[0], users[1], users[2])
         client.msgMakeFriends(a, b)
         client.msgMakeFriends(a, c)
@@ -62,7 +62,7 @@ final class MessagesTests: StackTestCase {
     }
 
     func testOnlyFriendsMayMessageAndNeverThemselves() throws {
-        let users = client.msgAccounts(3, name: "MsgWho")
+        let users = client.newAccounts(3, name: "MsgWho")
         let (a, b, stranger) = (users[0], users[1], users[2])
         client.msgMakeFriends(a, b)
 
@@ -102,7 +102,7 @@ final class MessagesTests: StackTestCase {
     // MARK: groups
 
     func testGroupMembersSendAndNonMembersAreRefused() throws {
-        let users = client.msgAccounts(4, name: "MsgGrp")
+        let users = client.newAccounts(4, name: "MsgGrp")
         let (owner, m1, m2, outsider) = (users[0], users[1], users[2], users[3])
         client.msgMakeFriends(hub: owner, [m1, m2, outsider])
         let groupId = client.msgGroup(owner, [m1, m2])
@@ -137,7 +137,7 @@ final class MessagesTests: StackTestCase {
     }
 
     func testGroupHistoryStartsWhenTheMemberJoined() throws {
-        let users = client.msgAccounts(3, name: "MsgJoin")
+        let users = client.newAccounts(3, name: "MsgJoin")
         let (owner, early, late) = (users[0], users[1], users[2])
         client.msgMakeFriends(hub: owner, [early, late])
         let groupId = client.msgGroup(owner, [early])
@@ -175,7 +175,7 @@ final class MessagesTests: StackTestCase {
     /// session must all still be decided by the check. (Every read is repeated so that both
     /// workers have seen it.)
     func testHistoryAfterLeavingRejoiningAndAReplacedSessionFollowsTheCheck() throws {
-        let users = client.msgAccounts(2, name: "MsgHint")
+        let users = client.newAccounts(2, name: "MsgHint")
         let (owner, member) = (users[0], users[1])
         client.msgMakeFriends(hub: owner, [member])
         let groupId = client.msgGroup(owner, [member])
@@ -298,7 +298,7 @@ final class MessagesTests: StackTestCase {
     // MARK: history
 
     func testHistoryIsOldestFirstHonoursSizeAndPagesBackwardsWithoutGapsOrOverlap() throws {
-        let users = client.msgAccounts(3, name: "MsgHist")
+        let users = client.newAccounts(3, name: "MsgHist")
         let (a, b, unrelated) = (users[0], users[1], users[2])
         client.msgMakeFriends(a, b)
         client.msgMakeFriends(a, unrelated)
@@ -390,7 +390,7 @@ final class MessagesTests: StackTestCase {
     }
 
     func testGroupUnreadCountsOthersMessagesPerMember() throws {
-        let users = client.msgAccounts(3, name: "MsgGUnread")
+        let users = client.newAccounts(3, name: "MsgGUnread")
         let (owner, m1, m2) = (users[0], users[1], users[2])
         client.msgMakeFriends(hub: owner, [m1, m2])
         let groupId = client.msgGroup(owner, [m1, m2])
@@ -411,7 +411,7 @@ final class MessagesTests: StackTestCase {
         XCTAssertEqual(client.msgUnread(m2)[key]?.count, 2, "one member's read position is theirs alone")
 
         // Not a member: no read position to store.
-        let outsider = client.msgAccounts(1, name: "MsgGUnreadX")[0]
+        let outsider = client.newAccounts(1, name: "MsgGUnreadX")[0]
         let refused = client.msgMarkRead(outsider, groupId, destType: 2, seq: 1)
         XCTAssertTrue((refused.status == 403 || refused.status == 200) && refused.code == -1,
                       "markRead on a group you are not in: expected 403 or -1, got \(refused.status) \(refused.text.prefix(200))")

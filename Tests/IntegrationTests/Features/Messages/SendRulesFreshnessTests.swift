@@ -36,7 +36,7 @@ final class SendRulesFreshnessTests: StackTestCase {
     static let iBlock = "200/-1 you block this user; unblock them first"
 
     func friends(_ name: String) -> (Account, Account) {
-        let users = client.msgAccounts(2, name: name)
+        let users = client.newAccounts(2, name: name)
         client.msgMakeFriends(users[0], users[1])
         return (users[0], users[1])
     }

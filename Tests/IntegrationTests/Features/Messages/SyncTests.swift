@@ -12,7 +12,7 @@ final class SyncTests: StackTestCase {
 
 
     func friends(_ name: String) -> (Account, Account) {
-        let users = client.msgAccounts(2, name: name)
+        let users = client.newAccounts(2, name: name)
         client.msgMakeFriends(users[0], users[1])
         return (users[0], users[1])
     }
@@ -67,7 +67,7 @@ final class SyncTests: StackTestCase {
         XCTAssertEqual(again.reset, false)
 
         // Someone else's stream holds none of it.
-        let outsider = client.msgAccounts(1, name: "SyncAllX")[0]
+        let outsider = client.newAccounts(1, name: "SyncAllX")[0]
         XCTAssertEqual(client.msgDrain(outsider).events.count, 0, "a new, unrelated user has no events")
 
         // A (the sender) has their own stream; it starts with the friendship too.
@@ -133,7 +133,7 @@ final class SyncTests: StackTestCase {
     }
 
     func testAReaderFollowingTheStreamWhileManySendLosesAndRepeatsNothing() throws {
-        let users = client.msgAccounts(7, name: "SyncFollow")
+        let users = client.newAccounts(7, name: "SyncFollow")
         let reader = users[0]
         let senders = Array(users[1...])
         client.msgMakeFriends(hub: reader, senders)
@@ -254,7 +254,7 @@ final class SyncTests: StackTestCase {
     }
 
     func testAMutedConversationDeliversSilently() throws {
-        let users = client.msgAccounts(3, name: "SyncMute")
+        let users = client.newAccounts(3, name: "SyncMute")
         let (a, b, c) = (users[0], users[1], users[2])
         client.msgMakeFriends(a, b)
         client.msgMakeFriends(b, c)
@@ -294,7 +294,7 @@ final class SyncTests: StackTestCase {
     }
 
     func testSocialEventsArriveThroughSync() throws {
-        let users = client.msgAccounts(3, name: "SyncSocial")
+        let users = client.newAccounts(3, name: "SyncSocial")
         let (a, b, owner) = (users[0], users[1], users[2])
         let bCursor = client.msgDrain(b).next
         let aCursor = client.msgDrain(a).next
@@ -335,7 +335,7 @@ final class SyncTests: StackTestCase {
     func testFiftyParkedClientsAllWakeWithTheirOwnMessage() throws {
         let count = 50
         let setupStart = msgNow()
-        let users = client.msgAccounts(count + 1, name: "SyncMany")
+        let users = client.newAccounts(count + 1, name: "SyncMany")
         let hub = users[0]
         let others = Array(users[1...])
         client.msgMakeFriends(hub: hub, others)
@@ -374,7 +374,7 @@ final class SyncTests: StackTestCase {
     }
 
     func testAGroupMessageReachesEveryMembersSync() throws {
-        let users = client.msgAccounts(5, name: "SyncGroup")
+        let users = client.newAccounts(5, name: "SyncGroup")
         let owner = users[0]
         client.msgMakeFriends(hub: owner, Array(users[1...]))
         let groupId = client.msgGroup(owner, Array(users[1...]))
