@@ -155,6 +155,31 @@ final class ResponderTests: XCTestCase {
         XCTAssertEqual(responder.respond(to: try request("/forgets"), db: db).response.status, 500)
     }
 
+    /// The same for a route that checks the session inside its own statements: one that answers
+    /// without having resolved it is refused, never served as user 0.
+    func testARouteThatChecksTheSessionInItsStatementsMustResolveIt() throws {
+        final class StubSessions: SessionResolver {
+            let userExpression = "(SELECT 42)"
+            func tokenParameter(_ token: String) -> PGBindable { token }
+            func statement(_ token: String) -> (sql: String, params: [PGBindable?]) { ("SELECT 42", [token]) }
+            func resolve(_ result: PGResult, token: String, db: PGConnection) throws -> Int64 { 42 }
+            func refresh(_ token: String, db: PGConnection) throws {}
+        }
+        let router = Router()
+        router.add("/resolves", authInQuery: true) { c in
+            try c.adoptSession(userId: 42, refreshNeeded: false)
+            return .ok(["user": .int(c.userId)])
+        }
+        router.add("/forgets", authInQuery: true) { _ in .ok() }
+        let responder = Responder(router: router, maxFormBytes: 64) { _, _ in 42 }
+        responder.sessions = StubSessions()
+        let resolved = responder.respond(to: try request("/resolves", query: "token=good"), db: db)
+        XCTAssertEqual((envelope(resolved)["data"] as? [String: Any])?["user"] as? Int, 42)
+        let forgot = responder.respond(to: try request("/forgets", query: "token=good"), db: db)
+        XCTAssertEqual(forgot.response.status, 500)
+        XCTAssertEqual(envelope(forgot)["info"] as? String, "internal error")
+    }
+
     /// A lost database connection is never a 500: the request is run again on a new connection
     /// while the database may come back, then answered 503 with Retry-After.
     func testALostDatabaseIsRetriedThen503WithRetryAfter() throws {

@@ -102,10 +102,3 @@ public enum EventLog {
         }
     }
 }
-
-/// A bigint[] parameter in PostgreSQL's array literal form (`{1,2,3}`), still a bound value.
-public struct PGArray: PGBindable {
-    public var values: [Int64]
-    public init(_ values: [Int64]) { self.values = values }
-    public var pgText: String { "{" + values.map(String.init).joined(separator: ",") + "}" }
-}

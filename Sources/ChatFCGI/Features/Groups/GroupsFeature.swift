@@ -593,27 +593,3 @@ public final class GroupsFeature {
         }
     }
 }
-
-extension String {
-    /// The text with a backslash before every one of `special`, looked at scalar by scalar (as
-    /// PostgreSQL reads it): by Character, a combining mark after `"` or `%` would hide it.
-    func escapingScalars(_ special: Set<Unicode.Scalar>) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in unicodeScalars {
-            if special.contains(scalar) { out.append("\\") }
-            out.append(scalar)
-        }
-        return String(out)
-    }
-}
-
-/// A text[] parameter in PostgreSQL's array literal form, every element quoted and escaped.
-public struct PGTextArray: PGBindable {
-    public var values: [String]
-    public init(_ values: [String]) { self.values = values }
-    public var pgText: String {
-        "{" + values.map { value in
-            "\"" + value.escapingScalars(["\\", "\""]) + "\""
-        }.joined(separator: ",") + "}"
-    }
-}
