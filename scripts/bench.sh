@@ -44,7 +44,7 @@
 # Environment (defaults): BENCH_PARTS (base,social,messaging), BENCH_USERS (1000),
 # BENCH_CONNECTIONS (32), BENCH_THREADS (2), BENCH_DURATION (10), BENCH_WARMUP (2),
 # BENCH_UPLOAD_MIB (1024; the throwaway stack raises its doUploads limit to it, UPLOAD_MAX_MIB of
-# stack.sh; on a running stack it is capped at that stack's limit, 200 MiB by API.md §9),
+# stack.sh; on a running stack it is capped at that stack's limit, 200 MiB by API.md §6),
 # BENCH_SEARCH_GROUPS (100000), BENCH_HISTORY_MESSAGES (5000000), BENCH_SYNC_CLIENTS (2000),
 # BENCH_SYNC_RATE (1000), BENCH_SYNC_SECONDS (10), BENCH_SYNC_SENDERS (32), BENCH_KEEP_USERS (0:
 # on a running stack, everything seeded is deleted at the end; 1 keeps it until the next run),
@@ -157,7 +157,7 @@ else
     pick_port PG_PORT 25000
     CHAT_BIN="${CHAT_BIN:-$ROOT/.build/release/chat-fcgi}"
     # This stack takes an upload of BENCH_UPLOAD_MIB (1 GiB by default) on doUploads, over the
-    # production limit of 200 MiB (API.md §9): the limit is a product rule, the measurement is of
+    # production limit of 200 MiB (API.md §6): the limit is a product rule, the measurement is of
     # the streaming, whose memory must not grow with the file.
     UPLOAD_MAX_MIB=""
     if want base && [ "$BENCH_UPLOAD_MIB" -gt 200 ]; then UPLOAD_MAX_MIB="$BENCH_UPLOAD_MIB"; fi
@@ -355,7 +355,7 @@ if want base; then
     printf '  before %s MiB, peak during %s MiB, after %s MiB\n' "$(mib "$rss_before")" "$(mib "$rss_peak")" "$(mib "$rss_after")"
     printf '  growth: %s MiB after, %s MiB at the peak\n' "$(mib $((rss_after - rss_before)))" "$(mib $((rss_peak - rss_before)))"
     if [ "$size" -lt "$requested" ]; then
-        echo "  (capped: $BENCH_UPLOAD_MIB MiB is over the running stack's doUploads limit of $((size / 1048576)) MiB, API.md §9;"
+        echo "  (capped: $BENCH_UPLOAD_MIB MiB is over the running stack's doUploads limit of $((size / 1048576)) MiB, API.md §6;"
         echo "  a throwaway stack, BENCH_FRESH_STACK=1, raises its limit to BENCH_UPLOAD_MIB)"
     fi
 fi

@@ -7,9 +7,8 @@ HTTPS_PORT="${HTTPS_PORT:-8443}"
 PG_PORT="${PG_PORT:-55432}"
 WORKERS="${WORKERS:-0}"
 # Request threads per worker. The binary's default is 8; this stack runs PostgreSQL, nginx and the
-# app on the same cores, where fewer threads (and so fewer PostgreSQL backends competing for
-# them) measured better: on 2 cores, 4 threads per worker gave getUserById 14,100 req/s with p99
-# 5.3 ms against 11,900 and 8.2 ms with 8 (make bench). Hence 2 per core.
+# app on the same cores, where fewer threads (fewer PostgreSQL backends competing for them)
+# measured better (docs/performance.md). Hence 2 per core.
 THREADS="${THREADS:-$(( 2 * $(nproc) ))}"
 NGINX_WORKERS="${NGINX_WORKERS:-$(( $(nproc) >= 4 ? $(nproc) / 4 : 1 ))}"
 NGINX_KEEPALIVE="${NGINX_KEEPALIVE:-}"

@@ -43,7 +43,7 @@ public struct Config: Sendable {
     public var paymentSecret: [UInt8] = []
     public var versions: [Int: AppVersion] = [1: AppVersion(), 2: AppVersion()]
     public var logLevel = "info"
-    // MARK: abuse limits (see docs/API.md §2 "Limits"; keys in abuseKeys, parsed by applyAbuseKey)
+    // MARK: abuse limits (see docs/API.md §2.0; keys in abuseKeys, parsed by applyAbuseKey)
     /// Country prefixes (E.164, with `+`) that verification codes may be sent to.
     public var smsAllowedPrefixes: [String] = ["+86"]
     /// At most one code per number in this many seconds, and this many a day.
