@@ -65,7 +65,6 @@ nginx_up() {
     done
 }
 
-
 nginx_stop() {
     local pid
     if pid="$(nginx_pid)"; then
