@@ -44,8 +44,8 @@ public enum Log {
     /// Writes every thread's gathered access lines now (at shutdown).
     public static func flushAccess() { AccessBuffer.flushAll() }
 
-    /// A request thread's access lines not yet written. At ~25,000 requests per second a write per
-    /// line was one system call in seven of a request's; here the `log-flush` thread writes every
+    /// A request thread's access lines not yet written. A write per line was a sizeable share of a
+    /// request's system calls; here the `log-flush` thread writes every
     /// thread's lines every `flushInterval`, ~30 lines per write. A request thread only appends
     /// (under its buffer's own lock, never held across a write), so it never waits for the disk:
     /// writes to a busy log file can block for a long time when the kernel throttles writers.

@@ -18,9 +18,8 @@ public enum PasswordHasherError: Error, Equatable, Sendable {
 /// share scratch state (plain `crypt()` uses a static buffer and is not safe here).
 ///
 /// Cost: with the default yescrypt cost (`count` 0 → libxcrypt's default, currently 5,
-/// setting string `$y$j9T$`, i.e. N=4096, r=32 → 16 MiB of memory per hash), one hash or
-/// verify took about 15 ms on the 2-core development machine (libxcrypt's C code, so debug
-/// vs release Swift makes no difference; 8 concurrent hashes on 2 cores finished in ~0.2 s).
+/// setting string `$y$j9T$`, i.e. N=4096, r=32 → 16 MiB of memory per hash), a hash or a verify
+/// costs milliseconds of CPU (libxcrypt's C code, whatever the Swift build);
 /// `PasswordHasherTests.testHashTiming` prints the figure. That is intentionally slow for an
 /// attacker but cheap enough for login/registration traffic; note that each in-flight hash
 /// holds ~16 MiB while it runs, so peak memory is ~16 MiB × threads hashing at once.

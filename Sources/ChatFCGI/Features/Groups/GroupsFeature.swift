@@ -503,8 +503,7 @@ public final class GroupsFeature {
     /// groups or when the walk saw all of the gram's postings. Otherwise (a rare text whose grams
     /// are all common, or a text without sure grams) the trigram index finds every match and they
     /// are sorted: cheap precisely because such a text matches few groups. The trigram index alone
-    /// rechecked and sorted thousands of rows for a common text (8,376 for "俱乐部" over 100,000
-    /// groups); the walk reads a few dozen.
+    /// rechecks and sorts thousands of rows for a common text; the walk reads a few dozen.
     static func searchLongerText(_ c: RequestContext, _ text: String) throws -> [PGRow] {
         let pattern = containsPattern(text)
         let grams = sureGrams(of: text)
