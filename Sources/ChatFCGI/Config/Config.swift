@@ -101,16 +101,6 @@ public struct Config: Sendable {
                 throw ConfigError(description: "sms_allowed_prefixes: expected prefixes like +86, +1 (comma-separated)")
             }
             smsAllowedPrefixes = prefixes
-        case "sms_per_number_interval_s":
-            guard let n = Int(value), (0...86_400).contains(n) else {
-                throw ConfigError(description: "sms_per_number_interval_s: expected an integer in 0...86400")
-            }
-            smsPerNumberIntervalSeconds = n
-        case "sms_per_number_per_day":
-            guard let n = Int(value), (1...10_000).contains(n) else {
-                throw ConfigError(description: "sms_per_number_per_day: expected an integer in 1...10000")
-            }
-            smsPerNumberPerDay = n
         case "rate_limit.exempt_addresses": rateLimitExemptAddresses = Set(list())
         case "rate_limit.send_msg.per_user": sendMsgLimit = try RateLimit.parse(value, key: key)
         default:
@@ -221,6 +211,8 @@ public struct Config: Sendable {
             case "max_parked_per_user": maxParkedPerUser = try int(1...1024)
             case "max_parked_per_worker": maxParkedPerWorker = try int(1...1_000_000)
             case "db_wait_ms": dbWaitMs = try int(0...60_000)
+            case "sms_per_number_interval_s": smsPerNumberIntervalSeconds = try int(0...86_400)
+            case "sms_per_number_per_day": smsPerNumberPerDay = try int(1...10_000)
             case "sms_sender":
                 guard value == "outbox" || value == "command" else {
                     throw ConfigError(description: "sms_sender: expected outbox or command")

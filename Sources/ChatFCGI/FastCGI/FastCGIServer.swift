@@ -85,6 +85,8 @@ public final class FastCGIServer: @unchecked Sendable {
     private var accepted: UInt64 = 0
     private var acceptFailures: UInt64 = 0
     private var acceptPausedUntil: UInt64 = 0
+    /// `acceptPausedUntil != 0`, read by every thread at every wake without taking the lock.
+    private let acceptIsPaused = Atomic<Bool>(false)
     private var acceptPauseNanos: UInt64 = 0
     private var lastAcceptLog: UInt64 = 0
 
@@ -102,6 +104,7 @@ public final class FastCGIServer: @unchecked Sendable {
             if acceptPausedUntil != 0 { return false }
             acceptPauseNanos = min(max(acceptPauseNanos * 2, 50_000_000), 1_000_000_000)
             acceptPausedUntil = now + acceptPauseNanos
+            acceptIsPaused.store(true, ordering: .releasing)
             _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
             // One line per ten seconds at most: the condition may last.
             if now &- lastAcceptLog > 10_000_000_000 || lastAcceptLog == 0 {
@@ -121,13 +124,14 @@ public final class FastCGIServer: @unchecked Sendable {
         acceptLock.withLock {
             guard acceptPausedUntil != 0, monotonicNanos() >= acceptPausedUntil else { return }
             acceptPausedUntil = 0
+            acceptIsPaused.store(false, ordering: .releasing)
             if isDraining { return }
             watch(listenFD, token: Self.listenToken, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue)
         }
     }
 
     /// The epoll wait of a thread: short while accepting is paused, so the pause ends on time.
-    fileprivate var acceptPaused: Bool { acceptLock.withLock { acceptPausedUntil != 0 } }
+    fileprivate var acceptPaused: Bool { acceptIsPaused.load(ordering: .acquiring) }
 
     public var isDraining: Bool { lock.withLock { draining } }
 

@@ -79,14 +79,9 @@ public final class Responder {
                 let token = Responder.token(of: request)
                 if token == nil && route.tokenInBody {
                     context.bodyTokenCheck = { [authenticate, unowned context] token in try authenticate(context, token) }
-                } else if let token, route.authInQuery, let sessions {
-                    // Checked by the handler's first statements, in the same round trip.
-                    context.pendingToken = token
-                    context.sessions = sessions
                 } else {
                     guard let token else { throw HTTPError.missingToken }
-                    context.userId = try authenticate(context, token)
-                    try Responder.checkClaimedUser(request, context.userId)
+                    try attachSession(token, to: context, inQuery: route.authInQuery)
                 }
             }
             let response = try route.handler(context)
@@ -119,6 +114,18 @@ public final class Responder {
         } catch {
             Log.error("request.error", ["rid": request.requestId, "path": request.path, "error": String(describing: error)])
             return Outcome(response: .error(.internalError), userId: context.userId, bodyLeftUnread: !bodyRead)
+        }
+    }
+
+    /// Resolves `token`'s session for `context`: now, or (`inQuery`, when the route checks it
+    /// inside its own statements) by the handler's first statements, in the same round trip.
+    private func attachSession(_ token: String, to context: RequestContext, inQuery: Bool) throws {
+        if inQuery, let sessions {
+            context.pendingToken = token
+            context.sessions = sessions
+        } else {
+            context.userId = try authenticate(context, token)
+            try Responder.checkClaimedUser(context.request, context.userId)
         }
     }
 
@@ -180,12 +187,7 @@ extension Responder {
             let context = RequestContext(request: request, db: db, wakes: wakes)
             context.databaseDeadline = monotonicNanos() + databaseWaitNanos
             guard let token = Responder.token(of: request) else { throw HTTPError.missingToken }
-            if let sessions {
-                context.pendingToken = token
-                context.sessions = sessions
-            } else {
-                context.userId = try authenticate(context, token)
-            }
+            try attachSession(token, to: context, inQuery: true)
             var response = try deferral.resume(context, final)
             // A resume that sent nothing through pipelineAsUser: check the session on its own.
             if context.userId == 0 { context.userId = try authenticate(context, token) }

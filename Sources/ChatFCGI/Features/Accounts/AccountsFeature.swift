@@ -112,9 +112,6 @@ public final class AccountsFeature {
         let db = try c.db
         // The per-number limits are the SMS limits (VerificationCodes.issue).
         try limiter.hit([("get_validate_num.per_address", c.request.remoteAddress)], db: db)
-        guard codes.mayReceive(mobile) else {
-            throw HTTPError.badRequest("invalid parameter: mobile (verification codes cannot be sent to this country code)")
-        }
         if purpose == nil {
             // Not told: a new number registers; a registered one resets or confirms something.
             let registered = try !db.query("SELECT 1 FROM users WHERE mobile = $1", [mobile]).isEmpty
