@@ -1,5 +1,5 @@
-import ChatFCGI
 import Foundation
+import ChatApp
 
 // Thin entry point: everything, including thread bodies, lives in the library (a thread body
 // written here would be main-actor code).

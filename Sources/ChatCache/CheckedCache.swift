@@ -1,0 +1,57 @@
+import Foundation
+import ChatConfig
+import ChatPostgres
+
+/// Copies of one kind of thing (`kind`, as in `ChangeStripes.Key`), trusted only while their key's
+/// change counter has not moved since they were read, and for at most `maxAgeNanos` whatever the
+/// counters say (so that a notification lost in some way nobody foresaw costs minutes at most, not
+/// the life of the worker). See docs/caching.md.
+///
+/// The reader's protocol is `VersionedCache`'s: take `version(of:)` *before* reading the data,
+/// `store` the data at that version.
+public final class CheckedCache<Value>: @unchecked Sendable {
+    public static var maxAgeNanos: UInt64 { 300 * 1_000_000_000 }
+
+    public struct Entry {
+        public var value: Value
+        /// When the data was read (monotonic); kept when an entry is stored again at its version.
+        public var storedAt: UInt64
+    }
+
+    let kind: Character
+    let entries: VersionedCache<Entry>
+    let stripes: () -> ChangeStripes
+
+    /// - Parameters:
+    ///   - budget: bytes of values to keep (0: nothing is kept, every version is nil).
+    ///   - cost: the approximate size of a value in bytes.
+    public init(kind: Character, budget: Int, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared },
+                cost: @escaping (Value) -> Int) {
+        self.kind = kind
+        entries = VersionedCache(budget: budget) { cost($0.value) + 16 }
+        self.stripes = stripes
+    }
+
+    public var isEnabled: Bool { entries.budget > 0 }
+
+    public func key(_ id: Int64) -> ChangeStripes.Key { ChangeStripes.Key(kind, id) }
+
+    /// The version to store data about `id` at, read before the data; nil when nothing may be
+    /// kept (no budget, or the counters cannot be trusted).
+    public func version(of id: Int64) -> Int64? {
+        isEnabled ? stripes().version(of: key(id)) : nil
+    }
+
+    /// The copy of `id`'s data, if it is current and young enough, with its version.
+    public func entry(_ id: Int64) -> (entry: Entry, version: Int64)? {
+        guard let version = version(of: id), let entry = entries.value(for: id, version: version),
+              monotonicNanos() &- entry.storedAt < CheckedCache.maxAgeNanos else { return nil }
+        return (entry, version)
+    }
+
+    public func value(_ id: Int64) -> Value? { entry(id)?.entry.value }
+
+    public func store(_ value: Value, for id: Int64, version: Int64, storedAt: UInt64 = monotonicNanos()) {
+        entries.store(Entry(value: value, storedAt: storedAt), for: id, version: version)
+    }
+}

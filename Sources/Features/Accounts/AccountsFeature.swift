@@ -1,0 +1,506 @@
+import Foundation
+import ChatConfig
+import ChatHTTP
+import ChatPostgres
+import ChatRouting
+import ChatCache
+import ChatSecurity
+import Uploads
+
+/// Accounts and sessions (API.md §2): codes, registration, login, password reset, profile,
+/// privacy settings, real-name verification, version check and user lookup.
+public final class AccountsFeature {
+    let config: Config
+    let codes: VerificationCodes
+    let limiter: RateLimiter
+    /// A part of `ready` that another feature contributes (friends, groups, unread counts…): columns
+    /// for the user's own row (expressions over `u`, the users row: short lists, and the versions
+    /// of the long ones), then, given that row, a plan: the statements it still needs (none when
+    /// its cached copies are current) and how it fills its fields from their results.
+    ///
+    /// `ready` reads the session and the user's row (with every part's columns) in one statement,
+    /// then runs all parts' remaining statements together in one pipelined round trip, if any.
+    public struct ReadyPart {
+        public var userColumns: [String]
+        public var plan: (ReadyInput) throws -> ReadyPlan
+        public init(userColumns: [String] = [], plan: @escaping (ReadyInput) throws -> ReadyPlan) {
+            self.userColumns = userColumns
+            self.plan = plan
+        }
+    }
+
+    /// What a `ReadyPart` gets: the user's id and row, where its `userColumns` start at `firstColumn`.
+    public struct ReadyInput {
+        public let userId: Int64
+        public let user: PGRow
+        public let firstColumn: Int
+    }
+
+    /// A part's remaining statements, and how it fills `ready`'s fields from their results (in order).
+    public struct ReadyPlan {
+        public var statements: [(sql: String, params: [PGBindable?])]
+        public var fill: ([PGResult], inout [(String, JSON)]) throws -> Void
+        public init(statements: [(sql: String, params: [PGBindable?])] = [],
+                    fill: @escaping ([PGResult], inout [(String, JSON)]) throws -> Void) {
+            self.statements = statements
+            self.fill = fill
+        }
+    }
+
+    public var readyContributors: [(RequestContext) -> ReadyPart] = []
+    /// The same relation as SQL that `getUserById` joins to the profile: extra columns
+    /// (remark or NULL when not friends, blocked) given the acting user's expression and the other
+    /// user's id expression, with the tables it needs.
+    public var relationColumns: ((_ me: String, _ other: String) -> (columns: String, joins: String))?
+    public var albumLookup: ((RequestContext, Int64) throws -> [String])?
+    /// The caller's relation to another user from the social feature's cache (isFriend, remark as
+    /// UTF-8, blocked), and the statement that fills that cache for a user.
+    public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
+    public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
+    /// What else shows a user's profile and must forget it when it changes (the groups' member
+    /// lists): each runs inside the change's transaction, with the user.
+    public var profileDependents: [(_ userId: Int64, _ db: PGConnection) throws -> Void] = []
+    /// Sessions and profiles for getUserById (sessions for getGroupMember too).
+    let caches: AccountCaches
+
+    public static let loginFailureLimit = 5
+    public static let loginFailureWindowMinutes = 15
+
+    public init(config: Config, sender: SMSSender) {
+        self.config = config
+        // Half of getUserById's cache memory; Application gives the relations the other half.
+        caches = AccountCaches(budgetBytes: config.profileCacheMiB << 19)
+        self.codes = VerificationCodes(secret: config.secretKey, sender: sender, allowedPrefixes: config.smsAllowedPrefixes,
+                                       intervalSeconds: config.smsPerNumberIntervalSeconds, perDay: config.smsPerNumberPerDay)
+        self.limiter = RateLimiter(config: config)
+    }
+
+    public func register(on router: Router) {
+        router.add("/chat/getValidateNum", auth: false, getValidateNum)
+        router.add("/chat/register", auth: false, registerUser)
+        router.add("/chat/doLogin", auth: false, doLogin)
+        router.add("/chat/findPwd", auth: false, findPwd)
+        router.add("/getVersion", auth: false, getVersion)
+        router.add("/chat/ready", authInQuery: true, ready)
+        router.add("/chat/updateProfile", updateProfile)
+        router.add("/chat/updateHead", updateHead)
+        router.add("/chat/updatePrivateSetting", updatePrivateSetting)
+        router.add("/chat/updateAuth", updateAuth)
+        router.add("/chat/queryUser", queryUser)
+        router.add("/chat/getUserById", authInQuery: true, getUserById)
+    }
+
+    /// Housekeeping: expired sessions and codes, and rate-limit history older than its window.
+    public static let cleanupJobs: [PeriodicJobs.Job] = [
+        .init(name: "sessions.expire", sql: "DELETE FROM sessions WHERE last_used_at < now() - interval '30 days'"),
+        .init(name: "sms_codes.expire", sql: "DELETE FROM sms_codes WHERE expires_at < now()"),
+        .init(name: "sms_sends.trim", sql: "DELETE FROM sms_sends WHERE sent_at < now() - interval '1 day'"),
+        .init(name: "login_failures.trim",
+              sql: "DELETE FROM login_failures WHERE failed_at < now() - interval '15 minutes'"),
+        RateLimiter.cleanupJob,
+    ]
+
+    /// The session check handed to the request pipeline.
+    public func authenticate(_ context: RequestContext, token: String) throws -> Int64 {
+        try Sessions.authenticate(token: token, db: context.db)
+    }
+
+    // MARK: codes, registration, login
+
+    func getValidateNum(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        let named = try c.params.string("purpose", maxLength: 16)
+        var purpose = try named.map { name -> VerificationCodes.Purpose in
+            guard let purpose = VerificationCodes.Purpose(rawValue: name), purpose != .account else {
+                throw HTTPError.invalid("purpose")
+            }
+            return purpose
+        }
+        let db = try c.db
+        // The per-number limits are the SMS limits (VerificationCodes.issue).
+        try limiter.hit([("get_validate_num.per_address", c.request.remoteAddress)], db: db)
+        if purpose == nil {
+            // Not told: a new number registers; a registered one resets or confirms something.
+            let registered = try !db.query("SELECT 1 FROM users WHERE mobile = $1", [mobile]).isEmpty
+            purpose = registered ? .account : .register
+        }
+        try codes.issue(mobile: mobile, purpose: purpose ?? .account, db: db)
+        return .ok()
+    }
+
+    func registerUser(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        let pwd = try c.params.md5Hex("pwd")
+        let name = try c.params.required("name", maxLength: 32)
+        let code = try c.params.required("validateNum", maxLength: 6)
+        let headUrl = try c.params.string("headUrl", maxLength: 512) ?? ""
+        if !headUrl.isEmpty && !isAcceptableHeadUrl(headUrl) { throw HTTPError.invalid("headUrl") }
+        let recommender = try c.params.id("recommandUserId")
+        let db = try c.db
+        try limiter.hit([("register.per_mobile", mobile), ("register.per_address", c.request.remoteAddress)], db: db)
+
+        if try !db.query("SELECT 1 FROM users WHERE mobile = $1", [mobile]).isEmpty {
+            return .outcome(2, "mobile already registered")
+        }
+        guard try codes.verify(mobile: mobile, code: code, db: db) else {
+            return .outcome(3, "wrong or expired verification code")
+        }
+        let hash = try PasswordHasher.hash(pwd)
+        let rows = try db.query("""
+            INSERT INTO users (mobile, pwd_hash, name, head_url, recommend_user_id)
+            VALUES ($1, $2, $3, $4, (SELECT id FROM users WHERE id = $5))
+            ON CONFLICT (mobile) DO NOTHING RETURNING id
+            """, [mobile, hash, name, headUrl, recommender])
+        guard let userId = rows.first?.int64(0) else { return .outcome(2, "mobile already registered") }
+        Log.info("account.registered", ["uid": userId])
+        // The original returns the new id as a string in `info`.
+        return .envelope(code: 1, info: String(userId), data: ["userId": .int(userId)])
+    }
+
+    func doLogin(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        let pwd = try c.params.md5Hex("pwd")
+        let device = try c.params.int("device", in: 1...3) ?? 1
+        let db = try c.db
+
+        // Atomic throttle: under the number's lock, count the recent wrong passwords and, below the
+        // limit, record this attempt as one before the (slow) hash check; a right password takes
+        // it back. So N simultaneous wrong passwords count N, and the (limit+1)th waits.
+        let attempt: (userId: Int64, hash: String, failureId: Int64)? = try db.transaction {
+            try db.query("SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", [mobile])
+            let failures = try db.query("""
+                SELECT count(*), GREATEST(1, ceil(extract(epoch FROM min(failed_at) + make_interval(mins => $2) - now())))
+                FROM login_failures WHERE mobile = $1 AND failed_at > now() - make_interval(mins => $2)
+                """, [mobile, AccountsFeature.loginFailureWindowMinutes])
+            if failures[0].int64Value(0) >= Int64(AccountsFeature.loginFailureLimit) {
+                throw HTTPError.tooManyRequests("too many wrong passwords; try again later",
+                                                retryAfterSeconds: Int(failures[0].int64Value(1)))
+            }
+            guard let row = try db.query("SELECT id, pwd_hash FROM users WHERE mobile = $1", [mobile]).first else { return nil }
+            let failureId = try db.query("INSERT INTO login_failures (mobile) VALUES ($1) RETURNING id", [mobile])[0].int64Value(0)
+            return (row.int64Value(0), row.text(1), failureId)
+        }
+        guard let attempt else { return .outcome(2, "no such user") }
+        guard PasswordHasher.verify(pwd, against: attempt.hash) else { return .outcome(3, "wrong password") }
+        let userId = attempt.userId
+        // The session is made only if the password checked is still the user's: the row is held
+        // (FOR SHARE) until the session exists, so a password reset (which updates the row and
+        // ends all sessions) either comes after and ends this session too, or came before and
+        // this login is refused.
+        let token: String? = try db.transaction {
+            let current = try db.query("SELECT pwd_hash FROM users WHERE id = $1 FOR SHARE", [userId])
+            guard current.first?.text(0) == attempt.hash else {
+                try db.query("DELETE FROM login_failures WHERE id = $1", [attempt.failureId])
+                return nil
+            }
+            try db.query("DELETE FROM login_failures WHERE mobile = $1", [mobile])
+            return try Sessions.create(userId: userId, device: device, db: db)
+        }
+        guard let token else { return .outcome(3, "wrong password") }
+        let profile = try loadProfile(userId, db: db)
+        Log.info("account.login", ["uid": userId, "device": device])
+        return .ok(["token": .string(token), "userId": .int(userId), "user": profile?.json(revealMobile: true) ?? .null])
+    }
+
+    func findPwd(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        let pwd = try c.params.md5Hex("pwd")
+        let code = try c.params.required("validateNum", maxLength: 6)
+        let db = try c.db
+        try limiter.hit([("find_pwd.per_mobile", mobile), ("find_pwd.per_address", c.request.remoteAddress)], db: db)
+        guard let userId = try db.query("SELECT id FROM users WHERE mobile = $1", [mobile]).first?.int64(0) else {
+            return .outcome(2, "no such user")
+        }
+        guard try codes.verify(mobile: mobile, code: code, db: db) else {
+            return .outcome(3, "wrong or expired verification code")
+        }
+        let hash = try PasswordHasher.hash(pwd)
+        try db.transaction {
+            try db.query("UPDATE users SET pwd_hash = $2, updated_at = now() WHERE id = $1", [userId, hash])
+            try Sessions.endAll(userId: userId, db: db)
+            try db.query("DELETE FROM login_failures WHERE mobile = $1", [mobile])
+        }
+        Log.info("account.password_reset", ["uid": userId])
+        return .ok()
+    }
+
+    func getVersion(_ c: RequestContext) throws -> Response {
+        let device = try c.params.int("device", in: 1...2) ?? 1
+        let version = config.versions[device] ?? Config.AppVersion()
+        return .ok(["version": .string(version.version), "url": .string(version.url),
+                    "force": .bool(version.force), "note": .string(version.note)])
+    }
+
+    // MARK: the signed-in user
+
+    func ready(_ c: RequestContext) throws -> Response {
+        let parts = readyContributors.map { $0(c) }
+        let columns = "\(Profile.columns), u.pay_pwd_hash IS NOT NULL"
+            + parts.flatMap(\.userColumns).map { ", " + $0 }.joined()
+        let db = try c.db
+        // The session check and the user's row with the parts' columns: one statement.
+        let (who, whoParam) = SessionStatements.whoCTE(c)
+        let user = try db.query("""
+            WITH who AS (\(who))
+            SELECT who.id, who.stale, \(columns) FROM who JOIN users u ON u.id = who.id
+            """, [whoParam])
+        try c.adoptSession(whoRow: user.first)
+        guard let row = user.first else { throw HTTPError.unauthorized }
+        let profile = Profile(row: row, offset: 2)
+        var data: [(String, JSON)] = [
+            ("user", profile.json(revealMobile: true)),
+            ("friends", []), ("groups", []), ("tops", []), ("ignores", []), ("blocks", []),
+            ("requests", []), ("unread", []),
+            ("hasPayPwd", .bool(row.boolValue(2 + Profile.columnCount))),
+            ("isAuth", .int(profile.isAuth)),
+        ]
+        var plans: [ReadyPlan] = []
+        var nextColumn = 3 + Profile.columnCount
+        for part in parts {
+            plans.append(try part.plan(ReadyInput(userId: row.int64Value(0), user: row, firstColumn: nextColumn)))
+            nextColumn += part.userColumns.count
+        }
+        // Whatever the parts could not take from their caches: one more round trip, if anything.
+        let statements = plans.flatMap(\.statements)
+        let results = statements.isEmpty ? [] : try db.pipeline(statements)
+        var nextResult = 0
+        for plan in plans {
+            try plan.fill(Array(results[nextResult..<(nextResult + plan.statements.count)]), &data)
+            nextResult += plan.statements.count
+        }
+        return .ok(.object(data))
+    }
+
+    func updateProfile(_ c: RequestContext) throws -> Response {
+        let fields: [(param: String, column: String, max: Int)] = [
+            ("city", "city", 32), ("name", "name", 32), ("nickName", "nick_name", 32),
+            ("province", "province", 32), ("sex", "sex", 1), ("sign", "sign", 128),
+        ]
+        // Validate everything first, so a bad field changes nothing.
+        var values: [String?] = []
+        for field in fields {
+            let value = try c.params.string(field.param, maxLength: field.max)
+            if field.param == "sex", let value, !["", "男", "女"].contains(value) { throw HTTPError.invalid("sex") }
+            if field.param == "name", let value, value.isEmpty { throw HTTPError.invalid("name") }
+            values.append(value)
+        }
+        let db = try c.db
+        // COALESCE keeps the columns that were not sent; the statement text stays constant.
+        try db.query("""
+            UPDATE users SET city = COALESCE($2, city), name = COALESCE($3, name), nick_name = COALESCE($4, nick_name),
+                province = COALESCE($5, province), sex = COALESCE($6, sex), sign = COALESCE($7, sign), updated_at = now()
+            WHERE id = $1
+            """, [c.userId] + values.map { $0 as PGBindable? })
+        try profileChanged(c.userId, db: db)
+        return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
+    }
+
+    func updateHead(_ c: RequestContext) throws -> Response {
+        let url = try c.params.required("headUrl", maxLength: 512)
+        guard isAcceptableHeadUrl(url) else { throw HTTPError.invalid("headUrl") }
+        let db = try c.db
+        try db.query("UPDATE users SET head_url = $2, updated_at = now() WHERE id = $1", [c.userId, url])
+        try profileChanged(c.userId, db: db)
+        return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
+    }
+
+    /// An avatar is either a file this server stored (its `/uploads/YYYY/MM/name.ext` path or URL)
+    /// or an https URL.
+    func isAcceptableHeadUrl(_ url: String) -> Bool {
+        if url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) { return false }
+        for prefix in Set([config.uploadsURL + "/", "/uploads/"]) where url.hasPrefix(prefix) {
+            let relative = String(url.dropFirst(prefix.count))
+            return UploadsFeature.isStoredName(relative)
+                && FileManager.default.fileExists(atPath: config.uploadsDir + "/" + relative)
+        }
+        return url.hasPrefix("https://") && url.count > "https://".count
+    }
+
+    func updatePrivateSetting(_ c: RequestContext) throws -> Response {
+        let needAuth = try c.params.flag("needAuth")
+        let newNotification = try c.params.flag("newNotification")
+        let searchMobile = try c.params.flag("searchMobile")
+        let rows = try c.db.query("""
+            UPDATE users SET need_auth = COALESCE($2, need_auth), new_notification = COALESCE($3, new_notification),
+                search_mobile = COALESCE($4, search_mobile), updated_at = now()
+            WHERE id = $1 RETURNING need_auth, new_notification, search_mobile
+            """, [c.userId, needAuth, newNotification, searchMobile])
+        guard let row = rows.first else { throw HTTPError.unauthorized }
+        return .ok(["needAuth": .int(row.boolValue(0) ? 1 : 0), "newNotification": .int(row.boolValue(1) ? 1 : 0),
+                    "searchMobile": .int(row.boolValue(2) ? 1 : 0)])
+    }
+
+    func updateAuth(_ c: RequestContext) throws -> Response {
+        let idNo = IdNumber.normalized(try c.params.required("idNo", maxLength: 18))
+        let mobile = try c.params.mobile()
+        let name = try c.params.required("name", maxLength: 32)
+        let code = try c.params.required("validateNum", maxLength: 6)
+        guard IdNumber.isValid(idNo) else { throw HTTPError.invalid("idNo") }
+        let db = try c.db
+        guard let row = try db.query("SELECT mobile, auth_status FROM users WHERE id = $1", [c.userId]).first else {
+            throw HTTPError.unauthorized
+        }
+        guard row.text(0) == mobile else { return .outcome(-1, "mobile is not your own") }
+        if row.int(1) == 2 { return .outcome(-1, "already verified") }
+        guard try codes.verify(mobile: mobile, code: code, db: db) else {
+            return .outcome(3, "wrong or expired verification code")
+        }
+        let sealed = try Sealing.seal(Array(idNo.utf8), key: config.secretKey, purpose: "id-number")
+        try db.transaction {
+            try db.query("""
+                INSERT INTO identity_verifications (user_id, real_name, id_no_masked, id_no_sealed)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (user_id) DO UPDATE SET real_name = EXCLUDED.real_name, id_no_masked = EXCLUDED.id_no_masked,
+                    id_no_sealed = EXCLUDED.id_no_sealed, submitted_at = now(), decided_at = NULL
+                """, [c.userId, name, IdNumber.mask(idNo), PGBytes(sealed)])
+            try db.query("UPDATE users SET auth_status = 1, updated_at = now() WHERE id = $1", [c.userId])
+            try profileChanged(c.userId, db: db)
+        }
+        return .ok(["isAuth": 1, "idNo": .string(IdNumber.mask(idNo)), "name": .string(name)])
+    }
+
+    func queryUser(_ c: RequestContext) throws -> Response {
+        let mobile = try c.params.mobile()
+        try limiter.hit([("query_user.per_user", String(c.userId)), ("query_user.per_mobile", mobile),
+                         ("query_user.per_address", c.request.remoteAddress)], db: try c.db)
+        // The profile and whether it is a friend's (to show the mobile in full) in one statement.
+        let relationSQL = relationColumns?("$1::bigint", "u.id")
+        let rows = try c.db.query("""
+            SELECT \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? ", NULL")
+            FROM users u \(relationSQL?.joins ?? "") WHERE u.mobile = $2 AND u.search_mobile AND $1::bigint > 0
+            """, [c.userId, mobile])
+        guard let row = rows.first else { return .ok(.null) }
+        let profile = Profile(row: row)
+        let isFriend = !row.isNull(Profile.columnCount)
+        return .ok(profile.json(revealMobile: profile.userId == c.userId || isFriend))
+    }
+
+    /// Answers from this worker's copies when it holds the session, the profile and the caller's
+    /// relations at their current change counters (docs/caching.md); otherwise one statement
+    /// (the session check, the profile and the relation), plus, once the session is known, the
+    /// caller's relations to keep, in the same round trip.
+    func getUserById(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let sessionToKeep = try sessionFromCopy(c)
+        let hasRelation = relationColumns != nil
+        var relationToFill: PGConnection.Rider?
+        if c.unresolvedSessionToken == nil {
+            let me = c.userId
+            let relation = hasRelation ? cachedRelation?(me, destId) : (false, [], false)
+            if let relation, let profile = caches.profiles.value(destId) {
+                return .ok(.bytes(try userByIdAnswer(c, destId: destId, isFriend: relation.isFriend,
+                                                     profile: { $0.raw(relation.isFriend || destId == me ? profile.revealed : profile.masked) },
+                                                     remark: { w in relation.remark.withUnsafeBufferPointer { w.string(utf8: $0) } },
+                                                     blocked: relation.blocked)))
+            }
+            if hasRelation, relation == nil { relationToFill = relationFill?(me) }
+        }
+        let profileVersion = caches.profiles.version(of: destId)
+        let db = try c.db
+        let row: PGRow?
+        if let token = c.unresolvedSessionToken {
+            // The session check, the profile and the relation in ONE statement.
+            // No row: no live session (401); a row with a NULL user id: no such user.
+            let relationSQL = relationColumns?("live.user_id", "u.id")
+            let result = try db.query("""
+                SELECT live.user_id, live.stale,
+                       \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
+                FROM (\(Sessions.liveSessionSQL)) AS live
+                LEFT JOIN users u ON u.id = $2 \(relationSQL?.joins ?? "")
+                """, [sessionToKeep.map { PGBytes($0.tokenHash) } ?? SessionStatements().tokenParameter(token), destId])
+            try c.adoptSession(whoRow: result.first)
+            sessionToKeep?.keep(result.first)
+            row = result.first
+        } else {
+            let relationSQL = relationColumns?("$1::bigint", "u.id")
+            let statement = ("""
+                SELECT $1::bigint, false, \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
+                FROM users u \(relationSQL?.joins ?? "") WHERE u.id = $2
+                """, [c.userId, destId] as [PGBindable?])
+            row = try db.query(statement, riders: relationToFill.map { [$0] } ?? []).first
+        }
+        guard let row, !row.isNull(2) else { return .outcome(-1, "no such user") }
+        if let profileVersion { caches.storeProfile(row, offset: 2, version: profileVersion) }
+        let extra = 2 + Profile.columnCount
+        let isFriend = hasRelation && !row.isNull(extra)
+        return .ok(.bytes(try userByIdAnswer(c, destId: destId, isFriend: isFriend,
+                                             profile: { Profile.writeFields(row, offset: 2, revealMobile: destId == c.userId || isFriend, into: &$0) },
+                                             remark: { w in if hasRelation { row.withBytes(extra) { w.string(utf8: $0) } } else { w.raw("\"\"") } },
+                                             blocked: hasRelation && row.boolValue(extra + 1))))
+    }
+
+    /// A session this worker may keep: the token's hash and the version read before the
+    /// statement that checks it.
+    public struct SessionToKeep {
+        let tokenHash: [UInt8]
+        let version: Int64
+        let caches: AccountCaches
+
+        /// Keeps the session that statement found (its `who` row: user id, stale), if it found one.
+        public func keep(_ whoRow: PGRow?) {
+            guard let whoRow, !whoRow.isNull(0) else { return }
+            caches.storeSession(tokenHash: tokenHash, userId: whoRow.int64Value(0), touched: whoRow.boolValue(1), version: version)
+        }
+    }
+
+    /// For a route that checks the session in its own statement (`authInQuery`): authenticates
+    /// `c` from this worker's copy of the session when it is current (then
+    /// `c.unresolvedSessionToken` is nil, and nil is returned); otherwise returns how to keep the
+    /// session that the statement will read (nil when nothing may be kept).
+    public func sessionFromCopy(_ c: RequestContext) throws -> SessionToKeep? {
+        guard let token = c.unresolvedSessionToken, caches.isEnabled, Sessions.isWellFormed(token) else { return nil }
+        let tokenHash = Sessions.hash(token)
+        if let session = caches.session(tokenHash: tokenHash) {
+            try c.adoptSession(userId: session.userId, refreshNeeded: session.touchNeeded)
+            return nil
+        }
+        return caches.sessionVersion(tokenHash: tokenHash).map { SessionToKeep(tokenHash: tokenHash, version: $0, caches: caches) }
+    }
+
+    /// After a change of `userId`'s Profile columns (inside its transaction, if any): ends every
+    /// copy that shows the profile once the change commits.
+    func profileChanged(_ userId: Int64, db: PGConnection) throws {
+        AccountCaches.forgetProfile(userId, db: db)
+        for dependent in profileDependents { try dependent(userId, db) }
+    }
+
+    /// getUserById's `data`, written straight out (the hottest authenticated read: no JSON tree,
+    /// no Strings).
+    private func userByIdAnswer(_ c: RequestContext, destId: Int64, isFriend: Bool, profile: (inout JSONWriter) -> Void,
+                                remark: (inout JSONWriter) -> Void, blocked: Bool) throws -> [UInt8] {
+        let album = try albumLookup?(c, destId) ?? []
+        var w = JSONWriter(capacity: 512)
+        w.raw("{\"user\":{")
+        profile(&w)
+        w.raw("},\"isFriend\":")
+        w.bool(isFriend)
+        w.raw(",\"remark\":")
+        remark(&w)
+        w.raw(",\"blocked\":")
+        w.bool(blocked)
+        w.raw(",\"album\":")
+        w.json(.array(album.map(JSON.string)))
+        w.byte(UInt8(ascii: "}"))
+        return w.bytes
+    }
+
+    func loadProfile(_ userId: Int64, db: PGConnection) throws -> Profile? {
+        try db.query("SELECT \(Profile.columns) FROM users u WHERE u.id = $1", [userId]).first.map { Profile(row: $0) }
+    }
+
+    // MARK: operator actions
+
+    /// `chat-fcgi admin auth approve|reject USERID`: decides a verification under review.
+    public static func decideVerification(userId: Int64, approve: Bool, db: PGConnection) throws -> Bool {
+        try db.transaction {
+            let rows = try db.query("""
+                UPDATE users SET auth_status = $2, updated_at = now() WHERE id = $1 AND auth_status = 1 RETURNING id
+                """, [userId, approve ? 2 : 3])
+            // A command, not a worker: the workers hear of this through the trigger's NOTIFY.
+            AccountCaches.forgetProfile(userId, db: db)
+            guard !rows.isEmpty else { return false }
+            try db.query("UPDATE identity_verifications SET decided_at = now() WHERE user_id = $1", [userId])
+            return true
+        }
+    }
+}

@@ -1,0 +1,605 @@
+import ChatConfig
+import ChatHTTP
+import ChatPostgres
+import ChatRouting
+import ChatCache
+import Accounts
+import Social
+import Events
+
+/// Groups (API.md §4): creation, renaming, cards, invitations, join requests, leaving, lookup and
+/// name search.
+///
+/// Every membership change locks the group's row first (`FOR UPDATE`), so concurrent invites,
+/// joins and departures of one group run one after another: the 500-member cap and the owner
+/// hand-over can never be decided on a stale member count.
+public final class GroupsFeature {
+    public static let maxMembers = 500
+    static let nameLength = 64
+    static let cardLength = 32
+
+    /// Rendered member lists and avatar arrays of this worker process.
+    let lists: GroupListCache
+
+    /// getGroupMember from this worker's copies (see docs/caching.md), set by `Application`: the
+    /// caller's session from the accounts feature's copy (adopting it, or telling how to keep the
+    /// one the statement reads), whether someone is the caller's friend from the social feature's
+    /// copy of the caller's relations (ascending), and the statement that fills that copy.
+    public var sessionFromCopy: ((RequestContext) throws -> AccountsFeature.SessionToKeep?)?
+    public var friendIds: ((_ me: Int64) -> [Int64]?)?
+    public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
+
+    /// - Parameters:
+    ///   - listCacheBytes: memory for `lists` (0: render on every request).
+    ///   - copies: whether getGroupMember may answer from copies checked against the change
+    ///     counters (the accounts feature's session copies are on).
+    public init(listCacheBytes: Int = 0, copies: Bool = false) {
+        lists = GroupListCache(budgetBytes: listCacheBytes, copies: copies)
+    }
+
+    public func register(on router: Router) {
+        router.add("/chat/createGroup", createGroup)
+        router.add("/chat/updateGroup", updateGroup)
+        router.add("/chat/updateGroupMemberMark", updateGroupMemberMark)
+        router.add("/chat/addGroupMember", addGroupMember)
+        router.add("/chat/quitGroup", quitGroup)
+        router.add("/chat/getGroupById", getGroupById)
+        router.add("/chat/getGroupMember", authInQuery: true, getGroupMember)
+        router.add("/chat/queryGroup", authInQuery: true, queryGroup)
+    }
+
+    // MARK: name search support
+
+    /// The one- and two-character pieces of a name that short searches look up.
+    static func grams(of name: String) -> [String] {
+        let characters = Array(name.lowercased())
+        var grams = Set<String>()
+        for (index, character) in characters.enumerated() where !character.isWhitespace {
+            grams.insert(String(character))
+            if index + 1 < characters.count, !characters[index + 1].isWhitespace {
+                grams.insert(String(characters[index]) + String(characters[index + 1]))
+            }
+        }
+        return grams.sorted()
+    }
+
+    /// A LIKE pattern matching names that contain `text`; LIKE's own wildcards in it match literally.
+    static func containsPattern(_ text: String) -> String {
+        "%" + text.escapingScalars(["\\", "%", "_"]) + "%"
+    }
+
+    static func indexName(_ db: PGConnection, groupId: Int64, name: String) throws {
+        try db.query("DELETE FROM group_name_grams WHERE group_id = $1", [groupId])
+        try db.query("""
+            INSERT INTO group_name_grams (gram, group_id) SELECT g, $1 FROM unnest($2::text[]) AS t(g)
+            ON CONFLICT DO NOTHING
+            """, [groupId, PGTextArray(grams(of: name))])
+    }
+
+    // MARK: reads shared by several endpoints
+
+    /// Locks a live group's row for a change of its members or its row; nil when there is no such
+    /// group. Every such change goes through here, so the workers' copies of the group
+    /// (`GroupCopy`) end once it commits.
+    ///
+    /// A group whose owner is no longer a member (the owner's account or membership row was
+    /// removed outside the app) is mended here first, as if the owner had left: the
+    /// longest-standing member becomes owner (told by `group_owner_changed`) and the member
+    /// count is recounted; with no members left, the group is dissolved and this returns nil.
+    static func lockGroup(_ db: PGConnection, _ groupId: Int64) throws -> (ownerId: Int64, count: Int, name: String, needApproval: Bool)? {
+        guard let row = try db.query("""
+            SELECT g.owner_id, g.member_count, g.name, g.need_approval,
+                   EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = g.owner_id)
+            FROM groups g WHERE g.id = $1 AND g.dissolved_at IS NULL FOR UPDATE OF g
+            """, [groupId]).first else { return nil }
+        GroupCopy.forget([groupId], db: db)
+        if row.boolValue(4) { return (row.int64Value(0), row.int(1) ?? 0, row.text(2), row.boolValue(3)) }
+        let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY member_seq",
+                                     [groupId]).rows.map { $0.int64Value(0) }
+        guard let newOwner = remaining.first else {
+            try dissolve(db, groupId)
+            return nil
+        }
+        try db.query("UPDATE groups SET owner_id = $2, member_count = $3 WHERE id = $1", [groupId, newOwner, remaining.count])
+        try EventLog.append(db, to: remaining, type: "group_owner_changed",
+                            payload: ["groupId": .int(groupId), "ownerId": .int(newOwner)])
+        Log.warn("group.owner_mended", ["group": groupId, "owner": newOwner])
+        return (newOwner, remaining.count, row.text(2), row.boolValue(3))
+    }
+
+    /// Ends a locked group that has no members left.
+    static func dissolve(_ db: PGConnection, _ groupId: Int64) throws {
+        try db.query("UPDATE groups SET member_count = 0, dissolved_at = now() WHERE id = $1", [groupId])
+        try db.query("DELETE FROM group_name_grams WHERE group_id = $1", [groupId])
+        try db.query("UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND group_id = $1", [groupId])
+    }
+
+    /// For `AccountsFeature.profileDependents`: a member's profile shows in the member list of
+    /// each of their groups.
+    public static func forgetMemberLists(of userId: Int64, db: PGConnection) throws {
+        let groups = try db.query("SELECT group_id FROM group_members WHERE user_id = $1", [userId]).rows.map { $0.int64Value(0) }
+        GroupCopy.forget(groups, db: db)
+    }
+
+    static func memberIds(_ db: PGConnection, _ groupId: Int64) throws -> [Int64] {
+        try db.query("SELECT user_id FROM group_members WHERE group_id = $1", [groupId]).rows.map { $0.int64Value(0) }
+    }
+
+    package static func isMember(_ db: PGConnection, _ groupId: Int64, _ userId: Int64) throws -> Bool {
+        try !db.query("SELECT 1 FROM group_members WHERE group_id = $1 AND user_id = $2", [groupId, userId]).isEmpty
+    }
+
+    /// Up to nine member avatars in join order, newline-separated (avatars never hold a newline).
+    static let headUrlsColumn = """
+        (SELECT string_agg(head_url, E'\\n') FROM (SELECT u.head_url FROM group_members m JOIN users u ON u.id = m.user_id
+          WHERE m.group_id = g.id AND u.head_url <> '' ORDER BY m.member_seq LIMIT 9) AS heads)
+        """
+
+    static func groupJSON(groupId: Int64, name: String, ownerId: Int64?, memberCount: Int, headUrls: String?,
+                          myCard: String) -> [(String, JSON)] {
+        let heads = (headUrls ?? "").split(separator: "\n").map { JSON.string(String($0)) }
+        return [
+            ("groupId", .int(groupId)), ("name", .string(name)), ("ownerId", ownerId.map(JSON.int) ?? .null),
+            ("memberCount", .int(memberCount)), ("headUrls", .array(heads)), ("myCard", .string(myCard)),
+        ]
+    }
+
+    /// The caller's groups, for `ready`: each with its member list's version, which says whether
+    /// the avatars rendered earlier (`lists.headUrls`) are still right.
+    public func groupsOfStatement(_ userId: Int64) -> (sql: String, params: [PGBindable?]) {
+        ("""
+            SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, COALESCE(v.version, 0)
+            FROM group_members gm JOIN groups g ON g.id = gm.group_id
+            LEFT JOIN member_list_versions v ON v.group_id = g.id
+            WHERE gm.user_id = $1 AND g.dissolved_at IS NULL ORDER BY gm.joined_at, g.id
+            """, [userId])
+    }
+
+    /// `ready.groups` from `groupsOfStatement`'s result; the avatars missing from the cache are
+    /// read in one more statement (after the versions, so a copy is never older than its version).
+    public func renderGroupsOf(_ result: PGResult, db: PGConnection) throws -> [UInt8] {
+        var heads: [Int64: [UInt8]] = [:]
+        var missing: [(id: Int64, version: Int64)] = []
+        for row in result.rows {
+            let id = row.int64Value(0), version = row.int64Value(5)
+            if let cached = lists.headUrls.value(for: id, version: version) { heads[id] = cached } else { missing.append((id, version)) }
+        }
+        if !missing.isEmpty {
+            let read = try db.query("""
+                SELECT g.id, \(GroupsFeature.headUrlsColumn) FROM groups g WHERE g.id = ANY($1::bigint[])
+                """, [PGArray(missing.map(\.id))])
+            var found: [Int64: [UInt8]] = [:]
+            for row in read.rows {
+                var w = JSONWriter(capacity: 512)
+                w.json(.array((row.string(1) ?? "").split(separator: "\n").map { JSON.string(String($0)) }))
+                found[row.int64Value(0)] = w.bytes
+            }
+            for (id, version) in missing {
+                let rendered = found[id] ?? [UInt8(ascii: "["), UInt8(ascii: "]")]
+                heads[id] = rendered
+                lists.headUrls.store(rendered, for: id, version: version)
+            }
+        }
+        return JSONWriter.array(count: result.rowCount, bytesPerElement: 512) { index, w in
+            let row = result[index]
+            w.raw("{\"groupId\":")
+            row.withBytes(0) { w.raw($0) }
+            w.raw(",\"name\":")
+            row.withBytes(1) { w.string(utf8: $0) }
+            w.raw(",\"ownerId\":")
+            if row.isNull(2) { w.raw("null") } else { row.withBytes(2) { w.raw($0) } }
+            w.raw(",\"memberCount\":")
+            w.int(row.int64Value(3))
+            w.raw(",\"headUrls\":")
+            w.raw(heads[row.int64Value(0)] ?? [])
+            w.raw(",\"myCard\":")
+            row.withBytes(4) { w.string(utf8: $0) }
+            w.byte(UInt8(ascii: "}"))
+        }
+    }
+
+    // MARK: endpoints
+
+    func createGroup(_ c: RequestContext) throws -> Response {
+        let me = c.userId
+        let invited = try c.params.idList("ids", maxCount: GroupsFeature.maxMembers).filter { $0 != me }
+        let name = try c.params.required("name", maxLength: GroupsFeature.nameLength)
+        guard invited.count + 1 >= 2, invited.count + 1 <= GroupsFeature.maxMembers else {
+            return .outcome(-1, "a group has 2 to \(GroupsFeature.maxMembers) members")
+        }
+        let db = try c.db
+        let members = [me] + invited
+        return try db.transaction {
+            // FOR SHARE: a friendship cannot end while the group that relies on it is being made.
+            let friends = Set(try db.query("""
+                SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[]) FOR SHARE
+                """, [me, PGArray(invited)]).rows.map { $0.int64Value(0) })
+            if let stranger = invited.first(where: { !friends.contains($0) }) {
+                return .outcome(-1, "only friends can be put into a group: \(stranger) is not your friend")
+            }
+            try Profile.holdSteady(db, members)
+            let groupId = try db.query("""
+                INSERT INTO groups (name, owner_id, member_count) VALUES ($1, $2, $3) RETURNING id
+                """, [name, me, members.count])[0].int64Value(0)
+            // A new group has no copies to end: only a live group's answer is kept.
+            // Inserted in order, so the creator is the longest-standing member.
+            try db.query("""
+                INSERT INTO group_members (group_id, user_id)
+                SELECT $1, u FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n
+                """, [groupId, PGArray(members)])
+            try GroupsFeature.indexName(db, groupId: groupId, name: name)
+            try EventLog.append(db, to: members, type: "group_joined",
+                                payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(me)])
+            return .ok(["groupId": .int(groupId)])
+        }
+    }
+
+    func updateGroup(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        let name = try c.params.string("name", maxLength: GroupsFeature.nameLength)
+        let needApproval = try c.params.flag("needApproval")
+        guard name != nil || needApproval != nil else { throw HTTPError.missing("name") }
+        if name?.isEmpty == true { throw HTTPError.invalid("name") }
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            guard group.ownerId == c.userId else { throw HTTPError.forbidden("only the owner can change the group") }
+            try db.query("""
+                UPDATE groups SET name = COALESCE($2, name), need_approval = COALESCE($3, need_approval) WHERE id = $1
+                """, [groupId, name, needApproval])
+            if let name, name != group.name {
+                try GroupsFeature.indexName(db, groupId: groupId, name: name)
+                try EventLog.append(db, to: try GroupsFeature.memberIds(db, groupId), type: "group_renamed",
+                                    payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(c.userId)])
+            }
+            return .ok()
+        }
+    }
+
+    func updateGroupMemberMark(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        guard let card = try c.params.string("name", maxLength: GroupsFeature.cardLength) else { throw HTTPError.missing("name") }
+        let db = try c.db
+        return try db.transaction {
+            let updated = try db.query("UPDATE group_members SET card = $3 WHERE group_id = $1 AND user_id = $2",
+                                       [groupId, c.userId, card])
+            guard updated.affectedRows > 0 else { throw HTTPError.forbidden("you are not a member of this group") }
+            GroupCopy.forget([groupId], db: db)
+            // Other members see cards in the member list: tell them.
+            try EventLog.append(db, to: try GroupsFeature.memberIds(db, groupId), type: "group_member_card",
+                                payload: ["groupId": .int(groupId), "userId": .int(c.userId), "card": .string(card)])
+            return .ok()
+        }
+    }
+
+    func addGroupMember(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        let me = c.userId
+        let invited = try c.params.idList("inviteIds", maxCount: GroupsFeature.maxMembers).filter { $0 != me }
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            let members = Set(try GroupsFeature.memberIds(db, groupId))
+            guard members.contains(me) else { throw HTTPError.forbidden("you are not a member of this group") }
+            let newcomers = invited.filter { !members.contains($0) }
+            let friends = Set(try db.query("""
+                SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[]) FOR SHARE
+                """, [me, PGArray(newcomers)]).rows.map { $0.int64Value(0) })
+            if let stranger = newcomers.first(where: { !friends.contains($0) }) {
+                return .outcome(-1, "only friends can be invited: \(stranger) is not your friend")
+            }
+            guard group.count + newcomers.count <= GroupsFeature.maxMembers else {
+                return .outcome(-1, "the group is full (at most \(GroupsFeature.maxMembers) members)")
+            }
+            if !newcomers.isEmpty {
+                try addMembers(db, groupId: groupId, name: group.name, newcomers: newcomers, existing: Array(members), by: me)
+            }
+            return .ok(["added": .array(newcomers.map(JSON.int))])
+        }
+    }
+
+    /// Adds members to a locked group and records the events.
+    func addMembers(_ db: PGConnection, groupId: Int64, name: String, newcomers: [Int64], existing: [Int64], by: Int64) throws {
+        try Profile.holdSteady(db, newcomers)
+        try db.query("""
+            INSERT INTO group_members (group_id, user_id)
+            SELECT $1, u FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n ON CONFLICT DO NOTHING
+            """, [groupId, PGArray(newcomers)])
+        try db.query("UPDATE groups SET member_count = (SELECT count(*) FROM group_members WHERE group_id = $1) WHERE id = $1",
+                     [groupId])
+        // Requests from people who are now members are settled.
+        try db.query("""
+            UPDATE friend_requests SET status = 1 WHERE dest_type = 2 AND status = 0 AND group_id = $1 AND from_id = ANY($2::bigint[])
+            """, [groupId, PGArray(newcomers)])
+        try EventLog.append(db, to: newcomers, type: "group_joined",
+                            payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(by)])
+        try EventLog.append(db, to: existing, type: "group_members_added",
+                            payload: ["groupId": .int(groupId), "userIds": .array(newcomers.map(JSON.int)), "by": .int(by)])
+    }
+
+    /// `requestFriend` with destType 2: join at once when the group needs no approval, otherwise
+    /// leave a request for the owner.
+    public func requestJoin(_ c: RequestContext, groupId: Int64, message: String) throws -> Response {
+        let me = c.userId
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            let members = try GroupsFeature.memberIds(db, groupId)
+            if members.contains(me) { return .outcome(-1, "already a member") }
+            if try SocialFeature.blocks(db, group.ownerId, me) { return .outcome(-1, "this group does not accept your requests") }
+            if !group.needApproval {
+                guard group.count < GroupsFeature.maxMembers else { return .outcome(-1, "the group is full") }
+                try addMembers(db, groupId: groupId, name: group.name, newcomers: [me], existing: members, by: me)
+                return .outcome(2, "you joined the group")
+            }
+            try Profile.holdSteady(db, [me])
+            let request = try db.query("""
+                INSERT INTO friend_requests (from_id, dest_type, group_id, message) VALUES ($1, 2, $2, $3)
+                ON CONFLICT (from_id, group_id) WHERE status = 0 AND dest_type = 2
+                DO UPDATE SET message = EXCLUDED.message, created_at = now()
+                RETURNING id, xmax = 0
+                """, [me, groupId, message])
+            let requestId = request[0].int64Value(0)
+            // A repeated request while one is pending updates it without a new event (see requestFriend).
+            if request[0].boolValue(1) {
+                try EventLog.append(db, to: [group.ownerId], type: "friend_request",
+                                    payload: ["requestId": .int(requestId), "fromId": .int(me), "destType": 2,
+                                              "groupId": .int(groupId), "message": .string(message)])
+            }
+            return .outcome(1, "waiting for the owner's approval", data: ["requestId": .int(requestId)])
+        }
+    }
+
+    /// `acceptRequest` with destType 2: the owner lets a requester in.
+    public func acceptJoin(_ c: RequestContext, requesterId: Int64, groupId: Int64) throws -> Response {
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            guard group.ownerId == c.userId else { throw HTTPError.forbidden("only the owner can accept join requests") }
+            let pending = try db.query("""
+                SELECT id FROM friend_requests WHERE dest_type = 2 AND status = 0 AND group_id = $1 AND from_id = $2
+                """, [groupId, requesterId])
+            guard let requestId = pending.first?.int64(0) else { return .outcome(-1, "no such pending request") }
+            if try SocialFeature.blocks(db, c.userId, requesterId) {
+                return .outcome(-1, "you block this user; unblock them first")
+            }
+            let members = try GroupsFeature.memberIds(db, groupId)
+            guard group.count < GroupsFeature.maxMembers else { return .outcome(-1, "the group is full") }
+            try addMembers(db, groupId: groupId, name: group.name, newcomers: [requesterId], existing: members, by: c.userId)
+            try EventLog.append(db, to: [requesterId], type: "request_accepted",
+                                payload: ["requestId": .int(requestId), "groupId": .int(groupId), "destType": 2])
+            return .ok()
+        }
+    }
+
+    func quitGroup(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        let me = c.userId
+        let db = try c.db
+        return try db.transaction {
+            guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
+            let left = try db.query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2", [groupId, me])
+            guard left.affectedRows > 0 else { return .outcome(-1, "you are not a member of this group") }
+            try EventLog.append(db, to: [me], type: "group_left", payload: ["groupId": .int(groupId)])
+            let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY member_seq",
+                                         [groupId]).rows.map { $0.int64Value(0) }
+            if remaining.isEmpty {
+                // The last one out dissolves the group.
+                try GroupsFeature.dissolve(db, groupId)
+                return .ok(["dissolved": true])
+            }
+            var newOwner = group.ownerId
+            if group.ownerId == me {
+                newOwner = remaining[0] // the longest-standing member
+            }
+            try db.query("UPDATE groups SET member_count = $2, owner_id = $3 WHERE id = $1", [groupId, remaining.count, newOwner])
+            try EventLog.append(db, to: remaining, type: "group_member_left",
+                                payload: ["groupId": .int(groupId), "userId": .int(me)])
+            if newOwner != group.ownerId {
+                try EventLog.append(db, to: remaining, type: "group_owner_changed",
+                                    payload: ["groupId": .int(groupId), "ownerId": .int(newOwner)])
+            }
+            return .ok(["dissolved": false])
+        }
+    }
+
+    func getGroupById(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        guard let row = try c.db.query("""
+            SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, gm.user_id IS NOT NULL, \(GroupsFeature.headUrlsColumn),
+                   g.need_approval
+            FROM groups g LEFT JOIN group_members gm ON gm.group_id = g.id AND gm.user_id = $2
+            WHERE g.id = $1 AND g.dissolved_at IS NULL
+            """, [groupId, c.userId]).first else { return .outcome(-1, "no such group") }
+        let isMember = row.boolValue(5)
+        // Non-members see the group itself, not who is in it.
+        var fields = GroupsFeature.groupJSON(groupId: row.int64Value(0), name: row.text(1), ownerId: row.int64(2),
+                                             memberCount: row.int(3) ?? 0, headUrls: isMember ? row.string(6) : nil,
+                                             myCard: row.text(4))
+        fields.append(("isMember", .bool(isMember)))
+        fields.append(("needApproval", .bool(row.boolValue(7))))
+        return .ok(.object(fields))
+    }
+
+    func getGroupMember(_ c: RequestContext) throws -> Response {
+        let groupId = try c.params.requiredId("groupId")
+        _ = try c.params.string("version", maxLength: 64) // accepted and ignored, as the contract says
+        // From this worker's copies when the session, the group and the caller's friends are all
+        // held and current: no round trip at all.
+        let sessionToKeep = try sessionFromCopy?(c)
+        var relationToFill: PGConnection.Rider?
+        if c.unresolvedSessionToken == nil, lists.copies.isEnabled {
+            let me = c.userId
+            let friends = friendIds?(me)
+            if let friends, let group = lists.copies.value(groupId) {
+                guard group.list.isMember(me) else { throw HTTPError.forbidden("only members can list the members") }
+                return .ok(reserving: group.list.bytes.count) { body in
+                    group.list.write(ownerId: group.ownerId, viewer: me, friends: friends, into: &body)
+                }
+            }
+            // The relations ride along with the statement, so the next request needs none.
+            if friends == nil { relationToFill = relationFill?(me) }
+        }
+        // Read before the statement, like every version a copy is stored at.
+        let copyVersion = lists.copies.version(of: groupId)
+        // One statement (the session check included): the group's owner, the list's version,
+        // whether the caller is a member, and the caller's friends (whose mobiles the answer shows
+        // in full). No row: no live session (401); NULL group columns: no such group.
+        // The version is read before the list (below), never after: see VersionedCache.
+        let (who, whoParam) = SessionStatements.whoCTE(c)
+        let statement = ("""
+            WITH who AS (\(who))
+            SELECT who.id, who.stale,
+                   g.owner_id, COALESCE((SELECT v.version FROM member_list_versions v WHERE v.group_id = g.id), 0),
+                   EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = who.id),
+                   ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = who.id ORDER BY f.friend_id)
+            FROM who LEFT JOIN groups g ON g.id = $2 AND g.dissolved_at IS NULL
+            """, [whoParam, groupId] as [PGBindable?])
+        let state = try c.db.query(statement, riders: relationToFill.map { [$0] } ?? [])
+        try c.adoptSession(whoRow: state.first)
+        sessionToKeep?.keep(state.first)
+        guard let group = state.first, !group.isNull(2) else { return .outcome(-1, "no such group") }
+        guard group.boolValue(4) else { throw HTTPError.forbidden("only members can list the members") }
+        let version = group.int64Value(3)
+        let list: RenderedMemberList
+        if let cached = lists.members.value(for: groupId, version: version) {
+            list = cached
+        } else {
+            list = RenderedMemberList(rows: try c.db.query(RenderedMemberList.sql, [groupId]))
+            lists.members.store(list, for: groupId, version: version)
+            lists.headUrls.store(list.headUrls, for: groupId, version: version)
+        }
+        if let copyVersion { lists.copies.store(GroupCopy(ownerId: group.int64(2), list: list), for: groupId, version: copyVersion) }
+        let friends = group.int64Array(5) // ascending, for binary search
+        return .ok(reserving: list.bytes.count) { body in
+            list.write(ownerId: group.int64(2), viewer: c.userId, friends: friends, into: &body)
+        }
+    }
+
+    func queryGroup(_ c: RequestContext) throws -> Response {
+        let text = try c.params.required("groupName", maxLength: GroupsFeature.nameLength).lowercased().trimmedSpaces
+        guard !text.isEmpty else { throw HTTPError.invalid("groupName") }
+        // The search needs no user: the session is checked in the same round trip.
+        let rows: [PGRow]
+        if text.count <= 2 && !text.contains(where: \.isWhitespace) {
+            // The gram's postings backwards (newest group first), stopping at the 20th live group.
+            rows = try c.queryAsUser("""
+                SELECT g.id, g.name, g.owner_id, g.member_count
+                FROM group_name_grams n JOIN groups g ON g.id = n.group_id
+                WHERE n.gram = $1 AND g.dissolved_at IS NULL ORDER BY n.group_id DESC LIMIT 20
+                """, [text]).rows
+        } else {
+            rows = try GroupsFeature.searchLongerText(c, text)
+        }
+        return .ok(.array(rows.map { row in
+            .object(GroupsFeature.groupJSON(groupId: row.int64Value(0), name: row.text(1), ownerId: row.int64(2),
+                                            memberCount: row.int(3) ?? 0, headUrls: nil, myCard: ""))
+        }))
+    }
+
+    // MARK: name search, three characters and more (or with whitespace)
+
+    /// How many postings of one gram `searchLongerText` checks before it asks the trigram index.
+    static let gramWalkLimit = 100
+
+    /// queryGroup for a lowercased `text` of three characters or more, or with whitespace: the
+    /// newest 20 live groups whose lower(name) contains it, as rows (id, name, owner_id, member_count).
+    ///
+    /// Every such group has each of `sureGrams(of: text)` among its group_name_grams. So the first
+    /// statement counts each sure gram's postings (up to one more than the limit), takes the rarest,
+    /// walks its postings backwards (newest group first, at most `gramWalkLimit`) and checks each
+    /// group's name with the full LIKE, stopping at the 20th match. That is the answer when it has 20
+    /// groups or when the walk saw all of the gram's postings. Otherwise (a rare text whose grams
+    /// are all common, or a text without sure grams) the trigram index finds every match and they
+    /// are sorted: cheap precisely because such a text matches few groups. The trigram index alone
+    /// rechecks and sorts thousands of rows for a common text; the walk reads a few dozen.
+    static func searchLongerText(_ c: RequestContext, _ text: String) throws -> [PGRow] {
+        let pattern = containsPattern(text)
+        let grams = sureGrams(of: text)
+        if !grams.isEmpty {
+            // The inner LATERAL ... OFFSET 0 makes the name check a lookup per walked posting: as a
+            // plain join the planner may pick a merge join against the trigram index instead.
+            let walked = try c.queryAsUser("""
+                SELECT w.id, w.name, w.owner_id, w.member_count, p.postings
+                FROM (
+                    SELECT t.gram,
+                           (SELECT count(*) FROM (SELECT FROM group_name_grams m WHERE m.gram = t.gram
+                                                  LIMIT \(gramWalkLimit + 1)) AS x) AS postings
+                    FROM unnest($2::text[]) WITH ORDINALITY AS t(gram, pos)
+                    ORDER BY postings, t.pos LIMIT 1
+                ) AS p
+                LEFT JOIN LATERAL (
+                    SELECT g.id, g.name, g.owner_id, g.member_count
+                    FROM (SELECT n.group_id FROM group_name_grams n WHERE n.gram = p.gram
+                          ORDER BY n.group_id DESC LIMIT \(gramWalkLimit)) AS c
+                    CROSS JOIN LATERAL (
+                        SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
+                        WHERE g.id = c.group_id AND g.dissolved_at IS NULL AND lower(g.name) LIKE $1 OFFSET 0
+                    ) AS g
+                    ORDER BY c.group_id DESC LIMIT 20
+                ) AS w ON true
+                ORDER BY w.id DESC
+                """, [pattern, PGTextArray(grams)])
+            let found = walked.rows.filter { !$0.isNull(0) }
+            if found.count == 20 || (walked.first?.int(4) ?? Int.max) <= gramWalkLimit { return found }
+        }
+        // OFFSET 0 keeps the planner from walking the primary key backwards instead, hoping to meet
+        // 20 matches early: with a text that matches few groups, that reads the whole table.
+        return try c.queryAsUser("""
+            SELECT id, name, owner_id, member_count FROM (
+                SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
+                WHERE lower(g.name) LIKE $1 AND g.dissolved_at IS NULL OFFSET 0
+            ) AS found ORDER BY id DESC LIMIT 20
+            """, [pattern]).rows
+    }
+
+    /// The grams of `text` (lowercased) that `grams(of:)` surely gives every name whose lower() in
+    /// PostgreSQL contains `text`, so that walking one of them misses no match: at most six, the
+    /// two-character ones first (never rarer than their characters), then the characters that are in
+    /// none of them.
+    ///
+    /// Swift splits names into grapheme clusters and lowercases them itself, so a gram is sure only
+    /// where both agree with PostgreSQL's code points and lower():
+    /// - Only grams away from the ends of the text. At the ends the name's neighbours are unknown:
+    ///   a combining mark after the text's last character, or a prepended mark (such as U+0600)
+    ///   before its first, joins that character into a larger cluster. Inside the text the
+    ///   neighbours are the text's own, which Swift split off already.
+    /// - Only characters that pass `isSureCharacter`: one scalar, lowercased alike by both, and
+    ///   joined to a neighbour only by rules that look at that neighbour alone, so a character
+    ///   that stands alone inside the text stands alone in the name too.
+    /// Whitespace is never sure, so no gram spans it (as in `grams(of:)`).
+    static func sureGrams(of text: String) -> [String] {
+        let characters = Array(text)
+        guard characters.count >= 3 else { return [] }
+        let inner = 1..<(characters.count - 1)
+        var pairs: [String] = [], singles: [String] = [], paired = Set<Int>()
+        for index in inner where index + 1 < inner.upperBound
+            && isSureCharacter(characters[index]) && isSureCharacter(characters[index + 1]) {
+            let pair = String(characters[index]) + String(characters[index + 1])
+            if !pairs.contains(pair) { pairs.append(pair) }
+            paired.formUnion([index, index + 1])
+        }
+        for index in inner where !paired.contains(index) && isSureCharacter(characters[index]) {
+            let single = String(characters[index])
+            if !singles.contains(single) { singles.append(single) }
+        }
+        return Array((pairs + singles).prefix(6))
+    }
+
+    /// A character of one scalar that joins a neighbour into one grapheme cluster only through the
+    /// neighbour itself (a prepended mark before it, a combining mark or joiner after it, Hangul jamo
+    /// next to a syllable), and that Swift's lowercased() gives for every character PostgreSQL's
+    /// lower() turns into it: ASCII except whitespace, capitals and "i" (PostgreSQL's libc locales
+    /// lower "İ" to "i", Swift to "i̇"), kana, CJK ideographs and Hangul syllables.
+    static func isSureCharacter(_ character: Character) -> Bool {
+        let scalars = character.unicodeScalars
+        guard scalars.count == 1, let value = scalars.first?.value else { return false }
+        switch value {
+        case 0x21...0x7E: return value != 0x69 && !(0x41...0x5A).contains(value)
+        case 0x3041...0x3096, 0x30A1...0x30FA, 0x30FC, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xAC00...0xD7A3: return true
+        default: return false
+        }
+    }
+}
+
+extension GroupsFeature: GroupRequests {}

@@ -1,0 +1,74 @@
+import Foundation
+import ChatConfig
+import ChatPostgres
+import ChatRouting
+import ChatCache
+import ChatSecurity
+import Accounts
+import Events
+
+/// Each user's relations to others (friends with their remarks, and whom they block), kept by a
+/// worker for `getUserById` and `getGroupMember` (a `CheckedCache` of kind `r`: the triggers of
+/// sql/0006_cache_invalidation.sql, and `forget(_:db:)` after the social writes). A user's set is
+/// read whole, once, so that asking about any other user is answered from it.
+public final class RelationCache: @unchecked Sendable {
+    struct Relations {
+        /// Friend id → remark (UTF-8).
+        var remarks: [Int64: [UInt8]]
+        var blocked: Set<Int64>
+        /// The friends' ids in ascending order: a member list asks about 500 users at once, and a
+        /// binary search costs a fraction of hashing each id.
+        var friendIds: [Int64]
+    }
+
+    static let kind: Character = "r"
+
+    let sets: CheckedCache<Relations>
+
+    package init(budgetBytes: Int, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }) {
+        sets = CheckedCache(kind: RelationCache.kind, budget: budgetBytes, stripes: stripes) { relations in
+            relations.remarks.reduce(80) { $0 + $1.value.count + 56 } + relations.blocked.count * 24
+        }
+    }
+
+    /// `me`'s relation to `other` from a current copy, or nil.
+    public func relation(of me: Int64, to other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)? {
+        guard let relations = sets.value(me) else { return nil }
+        let remark = relations.remarks[other]
+        return (remark != nil, remark ?? [], relations.blocked.contains(other))
+    }
+
+    /// `me`'s friends in ascending order, from a current copy of `me`'s set; nil when there is none.
+    public func friendIds(of me: Int64) -> [Int64]? {
+        sets.value(me)?.friendIds
+    }
+
+    /// The statement that reads `me`'s whole set, and how to keep its result: nil when nothing
+    /// can be kept. The version is read here, before the statement runs.
+    public func fill(for me: Int64) -> PGConnection.Rider? {
+        guard let version = sets.version(of: me) else { return nil }
+        let sql = """
+            SELECT f.friend_id, f.remark, false FROM friendships f WHERE f.user_id = $1
+            UNION ALL SELECT b.blocked_id, '', true FROM blocks b WHERE b.user_id = $1
+            """
+        return PGConnection.Rider((sql, [me])) { [sets] result in
+            var relations = Relations(remarks: [:], blocked: [], friendIds: [])
+            for row in result.rows {
+                let other = row.int64Value(0)
+                if row.boolValue(2) {
+                    relations.blocked.insert(other)
+                } else {
+                    relations.remarks[other] = row.withBytes(1) { Array($0) }
+                    relations.friendIds.append(other)
+                }
+            }
+            relations.friendIds.sort()
+            sets.store(relations, for: me, version: version)
+        }
+    }
+
+    /// Ends every worker's copies of these users' relations once the current change commits.
+    public static func forget(_ users: [Int64], db: PGConnection) {
+        ChangeStripes.bumpAfterCommit(users.map { ChangeStripes.Key(kind, $0) }, db: db)
+    }
+}

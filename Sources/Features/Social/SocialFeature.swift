@@ -1,0 +1,429 @@
+import ChatConfig
+import ChatHTTP
+import ChatPostgres
+import ChatRouting
+import ChatCache
+import Accounts
+import Events
+
+/// What the social routes ask of the groups feature, which sits above this one: a request to join
+/// a group and its acceptance (`destType` 2), and the rendered `ready.groups` list.
+public protocol GroupRequests: AnyObject {
+    func requestJoin(_ c: RequestContext, groupId: Int64, message: String) throws -> Response
+    func acceptJoin(_ c: RequestContext, requesterId: Int64, groupId: Int64) throws -> Response
+    /// The statement listing a user's groups, rendered by `renderGroupsOf`.
+    func groupsOfStatement(_ userId: Int64) -> (sql: String, params: [PGBindable?])
+    func renderGroupsOf(_ result: PGResult, db: PGConnection) throws -> [UInt8]
+}
+
+/// Friends, friend requests, blocks and per-conversation settings (API.md §3), plus the social
+/// parts of `ready` and `getUserById`.
+///
+/// Friendship is mutual and stored as one row per side. Everything that changes a pair of users
+/// runs in one transaction holding an advisory lock on the pair, so that two people asking each
+/// other at the same instant end as one friendship, never as two crossed pending requests.
+public final class SocialFeature {
+    let groups: GroupRequests
+
+    /// `ready.friends`, `ready.requests` and `ready.groups` as rendered for each user, per worker
+    /// process (see sql/0004_list_versions.sql and sql/0005_ready_versions.sql).
+    let friendLists: VersionedCache<[UInt8]>
+    let requestLists: VersionedCache<[UInt8]>
+    let groupLists: VersionedCache<[UInt8]>
+    let settingLists: VersionedCache<RenderedSettingLists>
+
+    /// `ready.blocks`, `ready.tops` and `ready.ignores`, rendered.
+    struct RenderedSettingLists {
+        var blocks: [UInt8]
+        var tops: [UInt8]
+        var ignores: [UInt8]
+    }
+
+    /// The version of one of a user's lists in `user_list_versions` (sql/0005_ready_versions.sql)
+    /// as a column of `ready`'s user row: 1 requests, 2 groups, 3 blocks with tops and ignores.
+    static func userListVersionColumn(list: Int) -> String {
+        "COALESCE((SELECT v.version FROM user_list_versions v WHERE v.user_id = u.id AND v.list = \(list)), 0)"
+    }
+
+    /// - Parameter listCacheBytes: memory for the rendered lists (0: render on every request):
+    ///   half for friend lists (the longest), a quarter each for request and group lists and a
+    ///   sixteenth (of the whole) for the settings lists.
+    public init(groups: GroupRequests, listCacheBytes: Int = 0) {
+        self.groups = groups
+        friendLists = VersionedCache(budget: listCacheBytes / 2) { $0.count + 64 }
+        requestLists = VersionedCache(budget: listCacheBytes / 4 - listCacheBytes / 32) { $0.count + 64 }
+        groupLists = VersionedCache(budget: listCacheBytes / 4 - listCacheBytes / 32) { $0.count + 64 }
+        settingLists = VersionedCache(budget: listCacheBytes / 16) { $0.blocks.count + $0.tops.count + $0.ignores.count + 96 }
+    }
+
+    public func register(on router: Router) {
+        router.add("/chat/requestFriend", requestFriend)
+        router.add("/chat/acceptRequest", acceptRequest)
+        router.add("/chat/delFriend", delFriend)
+        router.add("/chat/updateRemark", updateRemark)
+        router.add("/chat/setBlock", setBlock)
+        router.add("/chat/removeBlack", removeBlack)
+        router.add("/chat/setIgonre", setIgnore)
+        router.add("/chat/setTop", setTop)
+        router.add("/chat/cancelTop", cancelTop)
+    }
+
+    // MARK: shared checks
+
+    /// Serialises every change to one pair of users (the two-key advisory lock space is ours alone).
+    static func lockPair(_ db: PGConnection, _ a: Int64, _ b: Int64) throws {
+        let (low, high) = a < b ? (a, b) : (b, a)
+        try db.query("SELECT pg_advisory_xact_lock($1::integer, $2::integer)",
+                     [Int32(truncatingIfNeeded: low), Int32(truncatingIfNeeded: high)])
+    }
+
+    public static func areFriends(_ db: PGConnection, _ a: Int64, _ b: Int64) throws -> Bool {
+        try !db.query("SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2", [a, b]).isEmpty
+    }
+
+    /// True when `blocker` blocks `blocked`.
+    public static func blocks(_ db: PGConnection, _ blocker: Int64, _ blocked: Int64) throws -> Bool {
+        try !db.query("SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2", [blocker, blocked]).isEmpty
+    }
+
+    static func makeFriends(_ db: PGConnection, _ a: Int64, _ b: Int64) throws {
+        try Profile.holdSteady(db, [a, b])
+        try db.query("""
+            INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1) ON CONFLICT DO NOTHING
+            """, [a, b])
+        RelationCache.forget([a, b], db: db)
+        // Whatever either had pending towards the other is settled now.
+        try db.query("""
+            UPDATE friend_requests SET status = 1
+            WHERE dest_type = 1 AND status = 0 AND ((from_id = $1 AND to_user_id = $2) OR (from_id = $2 AND to_user_id = $1))
+            """, [a, b])
+        try EventLog.append(db, to: [a], type: "friend_added", payload: ["userId": .int(b)])
+        try EventLog.append(db, to: [b], type: "friend_added", payload: ["userId": .int(a)])
+    }
+
+    // MARK: requests
+
+    func requestFriend(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let destType = try c.params.requiredInt("destType", in: 1...2)
+        let message = try c.params.string("message", maxLength: 128) ?? ""
+        if destType == 2 { return try groups.requestJoin(c, groupId: destId, message: message) }
+        let me = c.userId
+        guard destId != me else { return .outcome(-1, "you cannot add yourself") }
+        let db = try c.db
+        return try db.transaction {
+            try SocialFeature.lockPair(db, me, destId)
+            guard let dest = try db.query("SELECT need_auth FROM users WHERE id = $1", [destId]).first else {
+                return .outcome(-1, "no such user")
+            }
+            if try SocialFeature.areFriends(db, me, destId) { return .outcome(-1, "already friends") }
+            if try SocialFeature.blocks(db, destId, me) { return .outcome(-1, "this user does not accept your requests") }
+            if try SocialFeature.blocks(db, me, destId) { return .outcome(-1, "you block this user; unblock them first") }
+            let theyAsked = try !db.query("""
+                SELECT 1 FROM friend_requests WHERE dest_type = 1 AND status = 0 AND from_id = $1 AND to_user_id = $2
+                """, [destId, me]).isEmpty
+            if theyAsked || !dest.boolValue(0) {
+                try SocialFeature.makeFriends(db, me, destId)
+                return .outcome(2, "you are now friends")
+            }
+            try Profile.holdSteady(db, [me])
+            let request = try db.query("""
+                INSERT INTO friend_requests (from_id, dest_type, to_user_id, message) VALUES ($1, 1, $2, $3)
+                ON CONFLICT (from_id, to_user_id) WHERE status = 0 AND dest_type = 1
+                DO UPDATE SET message = EXCLUDED.message, created_at = now()
+                RETURNING id, xmax = 0
+                """, [me, destId, message])
+            let requestId = request[0].int64Value(0)
+            // Asking again while the request is pending updates it (message, time) without a new
+            // event: the other side hears of a request once, however often it is sent.
+            if request[0].boolValue(1) {
+                try EventLog.append(db, to: [destId], type: "friend_request",
+                                    payload: ["requestId": .int(requestId), "fromId": .int(me), "destType": 1,
+                                              "message": .string(message)])
+            }
+            return .outcome(1, "waiting for approval", data: ["requestId": .int(requestId)])
+        }
+    }
+
+    func acceptRequest(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let destType = try c.params.requiredInt("destType", in: 1...2)
+        if destType == 2 {
+            let groupId = try c.params.requiredId("groupId")
+            return try groups.acceptJoin(c, requesterId: destId, groupId: groupId)
+        }
+        let friendGroupId = try c.params.int64("friendGroupId", in: 0...Int64.max) ?? 0
+        let me = c.userId
+        let db = try c.db
+        return try db.transaction {
+            try SocialFeature.lockPair(db, me, destId)
+            let pending = try db.query("""
+                SELECT id FROM friend_requests WHERE dest_type = 1 AND status = 0 AND from_id = $1 AND to_user_id = $2
+                """, [destId, me])
+            guard let requestId = pending.first?.int64(0) else { return .outcome(-1, "no such pending request") }
+            if try SocialFeature.blocks(db, me, destId) { return .outcome(-1, "you block this user; unblock them first") }
+            try SocialFeature.makeFriends(db, me, destId)
+            try db.query("UPDATE friendships SET friend_group_id = $3 WHERE user_id = $1 AND friend_id = $2",
+                         [me, destId, friendGroupId])
+            try EventLog.append(db, to: [destId], type: "request_accepted",
+                                payload: ["requestId": .int(requestId), "userId": .int(me), "destType": 1])
+            return .ok()
+        }
+    }
+
+    func delFriend(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let me = c.userId
+        let db = try c.db
+        return try db.transaction {
+            try SocialFeature.lockPair(db, me, destId)
+            let removed = try db.query("""
+                DELETE FROM friendships WHERE (user_id = $1 AND friend_id = $2) OR (user_id = $2 AND friend_id = $1)
+                """, [me, destId])
+            guard removed.affectedRows > 0 else { return .outcome(-1, "not your friend") }
+            RelationCache.forget([me, destId], db: db)
+            try EventLog.append(db, to: [destId], type: "friend_removed", payload: ["userId": .int(me)])
+            try EventLog.append(db, to: [me], type: "friend_removed", payload: ["userId": .int(destId)])
+            return .ok()
+        }
+    }
+
+    func updateRemark(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        guard let remark = try c.params.string("remark", maxLength: 32) else { throw HTTPError.missing("remark") }
+        let db = try c.db
+        let updated = try db.query("UPDATE friendships SET remark = $3 WHERE user_id = $1 AND friend_id = $2",
+                                   [c.userId, destId, remark])
+        RelationCache.forget([c.userId], db: db)
+        return updated.affectedRows > 0 ? .ok() : .outcome(-1, "not your friend")
+    }
+
+    // MARK: blocks
+
+    func setBlock(_ c: RequestContext) throws -> Response {
+        let blockId = try c.params.requiredId("blockId")
+        let me = c.userId
+        guard blockId != me else { return .outcome(-1, "you cannot block yourself") }
+        let db = try c.db
+        return try db.transaction {
+            try SocialFeature.lockPair(db, me, blockId)
+            guard try !db.query("SELECT 1 FROM users WHERE id = $1", [blockId]).isEmpty else {
+                return .outcome(-1, "no such user")
+            }
+            try db.query("INSERT INTO blocks (user_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [me, blockId])
+            RelationCache.forget([me], db: db)
+            // Pending requests between the two are withdrawn, both ways: a blocked user cannot ask
+            // you, and cannot accept an old request of yours either.
+            try db.query("""
+                UPDATE friend_requests SET status = 2 WHERE dest_type = 1 AND status = 0
+                AND ((from_id = $2 AND to_user_id = $1) OR (from_id = $1 AND to_user_id = $2))
+                """, [me, blockId])
+            // So are their requests to join groups you own.
+            try db.query("""
+                UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND from_id = $2
+                AND group_id IN (SELECT id FROM groups WHERE owner_id = $1)
+                """, [me, blockId])
+            return .ok()
+        }
+    }
+
+    func removeBlack(_ c: RequestContext) throws -> Response {
+        let destId = try c.params.requiredId("destId")
+        let db = try c.db
+        try db.query("DELETE FROM blocks WHERE user_id = $1 AND blocked_id = $2", [c.userId, destId])
+        RelationCache.forget([c.userId], db: db)
+        return .ok()
+    }
+
+    // MARK: conversation settings
+
+    /// The conversation must exist: a user, or a live group.
+    func conversationTarget(_ c: RequestContext) throws -> (destId: Int64, destType: Int)? {
+        let destId = try c.params.requiredId("destId")
+        let destType = try c.params.requiredInt("destType", in: 1...2)
+        let sql = destType == 1 ? "SELECT 1 FROM users WHERE id = $1"
+                                : "SELECT 1 FROM groups WHERE id = $1 AND dissolved_at IS NULL"
+        return try c.db.query(sql, [destId]).isEmpty ? nil : (destId, destType)
+    }
+
+    func setIgnore(_ c: RequestContext) throws -> Response {
+        let receiveTip = try c.params.requiredInt("receiveTip", in: 0...1)
+        guard let target = try conversationTarget(c) else { return .outcome(-1, "no such conversation") }
+        try c.db.query("""
+            INSERT INTO conversation_settings (user_id, dest_type, dest_id, muted) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (user_id, dest_type, dest_id) DO UPDATE SET muted = EXCLUDED.muted
+            """, [c.userId, target.destType, target.destId, receiveTip == 0])
+        return .ok()
+    }
+
+    func setTop(_ c: RequestContext) throws -> Response { try setPinned(c, true) }
+    func cancelTop(_ c: RequestContext) throws -> Response { try setPinned(c, false) }
+
+    func setPinned(_ c: RequestContext, _ pinned: Bool) throws -> Response {
+        guard let target = try conversationTarget(c) else { return .outcome(-1, "no such conversation") }
+        try c.db.query("""
+            INSERT INTO conversation_settings (user_id, dest_type, dest_id, pinned, pinned_at)
+            VALUES ($1, $2, $3, $4, CASE WHEN $4 THEN now() END)
+            ON CONFLICT (user_id, dest_type, dest_id)
+            DO UPDATE SET pinned = EXCLUDED.pinned, pinned_at = EXCLUDED.pinned_at
+            """, [c.userId, target.destType, target.destId, pinned])
+        return .ok()
+    }
+
+    // MARK: contributions to accounts
+
+    /// The statement behind `ready.friends` (`$1`: the user), oldest friendship first.
+    static let friendListSQL = """
+        SELECT \(Profile.columns), f.remark, f.friend_group_id
+        FROM friendships f JOIN users u ON u.id = f.friend_id
+        WHERE f.user_id = $1 ORDER BY f.created_at, f.friend_id
+        """
+
+    /// `ready.friends`, written straight from `friendListSQL`'s rows.
+    static func renderFriendList(_ result: PGResult) -> [UInt8] {
+        JSONWriter.array(count: result.rowCount, bytesPerElement: 320) { index, w in
+            let row = result[index]
+            w.byte(UInt8(ascii: "{"))
+            Profile.writeFields(row, offset: 0, revealMobile: true, into: &w)
+            w.raw(",\"remark\":")
+            row.withBytes(Profile.columnCount) { w.string(utf8: $0) }
+            w.raw(",\"friendGroupId\":")
+            w.int(row.int64Value(Profile.columnCount + 1))
+            w.byte(UInt8(ascii: "}"))
+        }
+    }
+
+    /// The relation as columns to join into another statement (getUserById, queryUser): remark
+    /// (NULL when not friends) and blocked.
+    public static func relationColumns(me: String, other: String) -> (columns: String, joins: String) {
+        ("f.remark, EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = \(me) AND b.blocked_id = \(other))",
+         "LEFT JOIN friendships f ON f.user_id = \(me) AND f.friend_id = \(other)")
+    }
+
+    /// A pinned or muted conversation as one number in `ready`'s user row: `destId * 2 + destType - 1`.
+    static func conversationJSON(code: Int64) -> JSON {
+        .object([("destId", .int(code >> 1)), ("destType", .int((code & 1) + 1))])
+    }
+
+    /// The statement behind `ready.blocks`, `ready.tops` and `ready.ignores` (`$1`: the user): the
+    /// blocked users in the order blocked, and the pinned and muted conversations, most recently
+    /// pinned first, as one array: each is its code (`conversationJSON(code:)`) times 4, plus 2
+    /// when pinned, plus 1 when muted; a dissolved group's settings are left out.
+    static let settingListsSQL = """
+        SELECT ARRAY(SELECT b.blocked_id FROM blocks b WHERE b.user_id = u.id ORDER BY b.created_at, b.blocked_id),
+        ARRAY(SELECT (s.dest_id * 2 + s.dest_type - 1) * 4 + CASE WHEN s.pinned THEN 2 ELSE 0 END + CASE WHEN s.muted THEN 1 ELSE 0 END
+              FROM conversation_settings s
+              WHERE s.user_id = u.id AND (s.pinned OR s.muted)
+                AND (s.dest_type = 1 OR EXISTS (SELECT 1 FROM groups g WHERE g.id = s.dest_id AND g.dissolved_at IS NULL))
+              ORDER BY s.pinned_at DESC NULLS LAST, s.dest_type, s.dest_id)
+        FROM users u WHERE u.id = $1
+        """
+
+    /// `ready.blocks`, `ready.tops` and `ready.ignores` from `settingListsSQL`'s row.
+    static func renderSettingLists(_ result: PGResult) -> RenderedSettingLists {
+        guard let row = result.first else { return RenderedSettingLists(blocks: [], tops: [], ignores: []) }
+        let settings = row.int64Array(1)
+        func render(_ values: [JSON]) -> [UInt8] {
+            var w = JSONWriter(capacity: 16 + values.count * 32)
+            w.json(.array(values))
+            return w.bytes
+        }
+        return RenderedSettingLists(
+            blocks: render(row.int64Array(0).map(JSON.int)),
+            tops: render(settings.filter { $0 & 2 != 0 }.map { SocialFeature.conversationJSON(code: $0 >> 2) }),
+            ignores: render(settings.filter { $0 & 1 != 0 }.map { SocialFeature.conversationJSON(code: $0 >> 2) }))
+    }
+
+    /// friends, groups, tops, ignores, blocks and pending requests for `ready`. Their versions are
+    /// columns of the user's row; each list (friends, requests, groups, and blocks with tops and
+    /// ignores) comes from its cache when its version is the same, and is otherwise read in
+    /// `ready`'s second round trip, rendered and kept.
+    ///
+    /// The group list's version moves with anything ready.groups shows, also when it changes in
+    /// one of the groups rather than in the user's own memberships (sql/0005_ready_versions.sql).
+    public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
+        let userColumns = [
+            "COALESCE((SELECT v.version FROM friend_list_versions v WHERE v.user_id = u.id), 0)",
+            SocialFeature.userListVersionColumn(list: 1),
+            SocialFeature.userListVersionColumn(list: 2),
+            SocialFeature.userListVersionColumn(list: 3),
+        ]
+        return AccountsFeature.ReadyPart(userColumns: userColumns) { input in
+            let user = input.user, column = input.firstColumn, userId = input.userId
+            let friendVersion = user.int64Value(column)
+            let requestVersion = user.int64Value(column + 1)
+            let groupVersion = user.int64Value(column + 2)
+            let settingVersion = user.int64Value(column + 3)
+            let friends = self.friendLists.value(for: userId, version: friendVersion)
+            let requests = self.requestLists.value(for: userId, version: requestVersion)
+            let groups = self.groupLists.value(for: userId, version: groupVersion)
+            let settings = self.settingLists.value(for: userId, version: settingVersion)
+            var statements: [(sql: String, params: [PGBindable?])] = []
+            if friends == nil { statements.append((SocialFeature.friendListSQL, [userId])) }
+            if requests == nil { statements.append((SocialFeature.requestListSQL, [userId])) }
+            if groups == nil { statements.append(self.groups.groupsOfStatement(userId)) }
+            if settings == nil { statements.append((SocialFeature.settingListsSQL, [userId])) }
+            return AccountsFeature.ReadyPlan(statements: statements) { results, data in
+                // The cached copy, or the next result rendered and kept at the version read above.
+                var next = 0
+                func take<Value>(_ cached: Value?, _ cache: VersionedCache<Value>, _ version: Int64,
+                                 _ render: (PGResult) throws -> Value) rethrows -> Value {
+                    if let cached { return cached }
+                    let value = try render(results[next])
+                    next += 1
+                    cache.store(value, for: userId, version: version)
+                    return value
+                }
+                let friendBytes = take(friends, self.friendLists, friendVersion, SocialFeature.renderFriendList)
+                let requestBytes = take(requests, self.requestLists, requestVersion, SocialFeature.renderRequests)
+                let groupBytes = try take(groups, self.groupLists, groupVersion) { try self.groups.renderGroupsOf($0, db: try c.db) }
+                let settingLists = take(settings, self.settingLists, settingVersion, SocialFeature.renderSettingLists)
+                for index in data.indices {
+                    switch data[index].0 {
+                    case "friends": data[index].1 = .bytes(friendBytes)
+                    case "groups": data[index].1 = .bytes(groupBytes)
+                    case "tops": data[index].1 = .bytes(settingLists.tops)
+                    case "ignores": data[index].1 = .bytes(settingLists.ignores)
+                    case "blocks": data[index].1 = .bytes(settingLists.blocks)
+                    case "requests": data[index].1 = .bytes(requestBytes)
+                    default: break
+                    }
+                }
+            }
+        }
+    }
+
+    /// The statement behind `ready.requests` (`$1`: the user): friend requests to them and join
+    /// requests to the live groups they own, newest first, at most 200, each with the requester's
+    /// profile.
+    static let requestListSQL = """
+        SELECT r.id, r.from_id, r.dest_type, r.group_id, r.message, (extract(epoch FROM r.created_at) * 1000)::bigint,
+               \(Profile.columns)
+        FROM friend_requests r JOIN users u ON u.id = r.from_id
+        WHERE r.status = 0 AND (r.to_user_id = $1
+            OR r.group_id IN (SELECT id FROM groups WHERE owner_id = $1 AND dissolved_at IS NULL))
+        ORDER BY r.created_at DESC LIMIT 200
+        """
+
+    /// `ready.requests`, written straight from `requestListSQL`'s rows.
+    static func renderRequests(_ result: PGResult) -> [UInt8] {
+        JSONWriter.array(count: result.rowCount, bytesPerElement: 400) { index, w in
+            let row = result[index]
+            w.raw("{\"requestId\":")
+            w.int(row.int64Value(0))
+            w.raw(",\"fromId\":")
+            w.int(row.int64Value(1))
+            w.raw(",\"destType\":")
+            w.int(row.int64Value(2))
+            w.raw(",\"groupId\":")
+            if let groupId = row.int64(3) { w.int(groupId) } else { w.raw("null") }
+            w.raw(",\"message\":")
+            row.withBytes(4) { w.string(utf8: $0) }
+            w.raw(",\"createTime\":")
+            w.int(row.int64Value(5))
+            w.raw(",\"from\":{")
+            Profile.writeFields(row, offset: 6, revealMobile: false, into: &w)
+            w.raw("}}")
+        }
+    }
+}
