@@ -32,8 +32,8 @@ public enum Migrator {
     @discardableResult
     public static func migrate(_ db: PGConnection, directory: String) throws -> [String] {
         let migrations = try discover(in: directory)
-        try db.query("SELECT pg_advisory_lock($1)", [lockKey])
-        defer { _ = try? db.query("SELECT pg_advisory_unlock($1)", [lockKey]) }
+        try db.query("SELECT pg_advisory_lock(\(lockKey))")
+        defer { _ = try? db.query("SELECT pg_advisory_unlock(\(lockKey))") }
         try db.execute("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version integer PRIMARY KEY,
@@ -47,8 +47,7 @@ public enum Migrator {
             let sql = try String(contentsOfFile: migration.path, encoding: .utf8)
             try db.transaction {
                 try db.execute(sql)
-                try db.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                             [migration.version, migration.name])
+                try db.query("INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
             }
             Log.info("migrate.applied", ["migration": migration.name])
             applied.append(migration.name)

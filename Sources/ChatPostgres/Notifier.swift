@@ -16,7 +16,7 @@ public enum Notifier {
         precondition(channel.allSatisfy { $0.isLetter || $0 == "_" }, "channel names are identifiers")
         return BackgroundWrites(name: "pg-notify", conninfo: conninfo, linger: linger) { db, keys in
             for payload in payloads(keys) {
-                try db.query("SELECT pg_notify($1, $2)", [channel, payload])
+                try db.query("SELECT pg_notify(\(channel), \(payload))")
             }
         }
     }

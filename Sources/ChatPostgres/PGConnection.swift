@@ -18,7 +18,7 @@ public struct PGError: Error, CustomStringConvertible {
 }
 
 /// A value that can be bound as a statement parameter (always sent as text, never spliced into SQL).
-public protocol PGBindable {
+public protocol PGBindable: Sendable {
     var pgText: String { get }
 }
 extension String: PGBindable { public var pgText: String { self } }
@@ -199,9 +199,19 @@ public final class PGConnection {
         return name
     }
 
-    /// Runs one statement with bound parameters.
+    /// Runs one statement; its interpolated values are bound parameters (see `SQL`).
     @discardableResult
-    public func query(_ sql: String, _ params: [PGBindable?] = []) throws -> PGResult {
+    public func query(_ statement: SQL) throws -> PGResult {
+        try run(statement.text, statement.binds)
+    }
+
+    /// Positional parameters (`$1`, `$2`, … written by hand): what `SQL` replaces.
+    @discardableResult
+    public func positionalQuery(_ sql: String, _ params: [PGBindable?] = []) throws -> PGResult {
+        try run(sql, params)
+    }
+
+    private func run(_ sql: String, _ params: [PGBindable?]) throws -> PGResult {
         if conn == nil { try connect() }
         let name = try statementName(sql, parameterCount: params.count)
         let texts = params.map { $0?.pgText }
@@ -216,10 +226,10 @@ public final class PGConnection {
     /// A statement that rides along in another statement's round trip, and what to do with its
     /// result (e.g. filling a cache for the next request).
     public struct Rider {
-        public let statement: (sql: String, params: [PGBindable?])
+        public let statement: SQL
         public let keep: (PGResult) -> Void
 
-        public init(_ statement: (sql: String, params: [PGBindable?]), keep: @escaping (PGResult) -> Void) {
+        public init(_ statement: SQL, keep: @escaping (PGResult) -> Void) {
             self.statement = statement
             self.keep = keep
         }
@@ -227,7 +237,7 @@ public final class PGConnection {
 
     /// Runs `statement` with `riders` in the same round trip, hands each rider its result and
     /// returns the statement's.
-    public func query(_ statement: (sql: String, params: [PGBindable?]), riders: [Rider]) throws -> PGResult {
+    public func query(_ statement: SQL, riders: [Rider]) throws -> PGResult {
         let results = try pipeline([statement] + riders.map(\.statement))
         for (rider, result) in zip(riders, results.dropFirst()) { rider.keep(result) }
         return results[0]
@@ -236,8 +246,17 @@ public final class PGConnection {
     /// Runs independent statements in one round trip (libpq pipeline mode) and returns their
     /// results in order. For reads that do not depend on each other, such as the parts of `ready`:
     /// the server runs them back to back while the client waits once instead of once per statement.
-    public func pipeline(_ statements: [(sql: String, params: [PGBindable?])]) throws -> [PGResult] {
-        if statements.count == 1 { return [try query(statements[0].sql, statements[0].params)] }
+    public func pipeline(_ statements: [SQL]) throws -> [PGResult] {
+        try runPipeline(statements.map { ($0.text, $0.binds) })
+    }
+
+    /// Positional parameters: what `pipeline(_: [SQL])` replaces.
+    public func positionalPipeline(_ statements: [(sql: String, params: [PGBindable?])]) throws -> [PGResult] {
+        try runPipeline(statements)
+    }
+
+    private func runPipeline(_ statements: [(sql: String, params: [PGBindable?])]) throws -> [PGResult] {
+        if statements.count == 1 { return [try run(statements[0].sql, statements[0].params)] }
         if conn == nil { try connect() }
         let names = try statements.map { try statementName($0.sql, parameterCount: $0.params.count) }
         guard PQenterPipelineMode(conn) == 1 else {
@@ -407,6 +426,13 @@ public final class PGResult {
     public var rows: [PGRow] { (0..<rowCount).map { self[$0] } }
 
     func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(result, Int32(row), Int32(column)) == 1 }
+
+    /// The index of the column named `name` (as written in the SELECT list, lower case), or nil.
+    func columnIndex(_ name: String) -> Int? {
+        // Quoted, so that libpq matches the name as it is rather than folding its case.
+        let index = Int(PQfnumber(result, "\"" + name + "\""))
+        return index >= 0 ? index : nil
+    }
 
     func string(_ row: Int, _ column: Int) -> String? {
         if isNull(row, column) { return nil }

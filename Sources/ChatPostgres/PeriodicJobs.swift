@@ -9,8 +9,8 @@ import ChatConfig
 public final class PeriodicJobs: @unchecked Sendable {
     public struct Job: Sendable {
         public var name: String
-        public var sql: String
-        public init(name: String, sql: String) {
+        public var sql: SQL
+        public init(name: String, sql: SQL) {
             self.name = name
             self.sql = sql
         }
@@ -47,10 +47,10 @@ public final class PeriodicJobs: @unchecked Sendable {
     public func runOnce(_ db: PGConnection) -> Bool {
         do {
             try db.ensureAlive()
-            guard try db.query("SELECT pg_try_advisory_lock($1)", [PeriodicJobs.lockKey]).first?.boolValue(0) == true else {
+            guard try db.query("SELECT pg_try_advisory_lock(\(PeriodicJobs.lockKey))").first?.boolValue(0) == true else {
                 return false
             }
-            defer { _ = try? db.query("SELECT pg_advisory_unlock($1)", [PeriodicJobs.lockKey]) }
+            defer { _ = try? db.query("SELECT pg_advisory_unlock(\(PeriodicJobs.lockKey))") }
             for job in jobs {
                 let started = monotonicNanos()
                 let result = try db.query(job.sql)

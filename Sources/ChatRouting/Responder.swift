@@ -4,22 +4,18 @@ import ChatPostgres
 
 /// The request pipeline after parsing: route, read the form body, authenticate, run the handler,
 /// and turn every failure into the contract's envelope. It knows nothing of any feature: the
-/// session check is handed in as `authenticate`.
+/// session check is handed in as a `SessionResolver`.
 public final class Responder {
     public let router: Router
     let maxFormBytes: Int
-    let authenticate: (RequestContext, String) throws -> Int64
+    let sessions: SessionResolver
     /// Set by the worker process once its FastCGI server exists.
     public var wakes: WakeGenerations?
-    /// For routes that authenticate inside their own statements.
-    public var sessions: SessionResolver?
 
-    /// - Parameter authenticate: maps a session token to its user id, or throws 401.
-    public init(router: Router, maxFormBytes: Int,
-                authenticate: @escaping (RequestContext, String) throws -> Int64) {
+    public init(router: Router, maxFormBytes: Int, sessions: SessionResolver) {
         self.router = router
         self.maxFormBytes = maxFormBytes
-        self.authenticate = authenticate
+        self.sessions = sessions
     }
 
     public struct Outcome {
@@ -82,10 +78,12 @@ public final class Responder {
             if route.requiresAuth {
                 let token = Responder.token(of: request)
                 if token == nil && route.tokenInBody {
-                    context.bodyTokenCheck = { [authenticate, unowned context] token in try authenticate(context, token) }
+                    context.bodyTokenCheck = { [sessions, unowned context] token in
+                        try sessions.authenticate(token, db: try context.db)
+                    }
                 } else {
                     guard let token else { throw HTTPError.missingToken }
-                    try attachSession(token, to: context, inQuery: route.authInQuery)
+                    try context.attachSession(token, resolver: sessions, inQuery: route.authInQuery)
                 }
             }
             let response = try route.handler(context)
@@ -101,7 +99,7 @@ public final class Responder {
             // other route. Only on this error path does it cost a separate round trip.
             if error.status != 401, error.status != 503, context.userId == 0, let token = context.pendingToken {
                 do {
-                    context.userId = try authenticate(context, token)
+                    context.userId = try sessions.authenticate(token, db: try context.db)
                 } catch let authError as HTTPError where authError.status == 401 {
                     error = authError
                 } catch {}
@@ -118,25 +116,6 @@ public final class Responder {
         } catch {
             Log.error("request.error", ["rid": request.requestId, "path": request.path, "error": String(describing: error)])
             return Outcome(response: .error(.internalError), userId: context.userId, bodyLeftUnread: !bodyRead)
-        }
-    }
-
-    /// Resolves `token`'s session for `context`: now, or (`inQuery`, when the route checks it
-    /// inside its own statements) by the handler's first statements, in the same round trip.
-    private func attachSession(_ token: String, to context: RequestContext, inQuery: Bool) throws {
-        if inQuery, let sessions {
-            context.pendingToken = token
-            context.sessions = sessions
-        } else {
-            context.userId = try authenticate(context, token)
-            try Responder.checkClaimedUser(context.request, context.userId)
-        }
-    }
-
-    /// The original API trusted a `userId` parameter; here it may only confirm the session.
-    static func checkClaimedUser(_ request: Request, _ userId: Int64) throws {
-        if let claimed = request.params["userId"], !claimed.isEmpty, Int64(claimed) != userId {
-            throw HTTPError.forbidden("userId does not match the session")
         }
     }
 
@@ -191,10 +170,10 @@ extension Responder {
             let context = RequestContext(request: request, db: db, wakes: wakes)
             context.databaseDeadline = monotonicNanos() + databaseWaitNanos
             guard let token = Responder.token(of: request) else { throw HTTPError.missingToken }
-            try attachSession(token, to: context, inQuery: true)
+            try context.attachSession(token, resolver: sessions, inQuery: true)
             var response = try deferral.resume(context, final)
-            // A resume that sent nothing through pipelineAsUser: check the session on its own.
-            if context.userId == 0 { context.userId = try authenticate(context, token) }
+            // A resume that sent nothing through the context: check the session on its own.
+            if context.userId == 0 { context.userId = try sessions.authenticate(token, db: try context.db) }
             if context.userId != userId { response = .error(.unauthorized) }
             // A final resume must answer; it cannot wait again.
             if final && response.deferral != nil { return .error(.internalError) }

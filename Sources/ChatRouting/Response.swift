@@ -99,7 +99,7 @@ public final class Deferral {
     public let timeoutNanos: UInt64
     public let seenGeneration: UInt64
     /// Gets a context whose session is still to be checked again: statements sent through
-    /// `pipelineAsUser` carry the check, and the responder makes it if they did not.
+    /// `RequestContext.pipeline` or adopted from `who` carry the check; else the responder makes it.
     public let resume: (RequestContext, Bool) throws -> Response
 
     init(key: Int64, timeoutNanos: UInt64, seenGeneration: UInt64, resume: @escaping (RequestContext, Bool) throws -> Response) {

@@ -21,26 +21,26 @@ public final class AccountsFeature {
     /// `ready` reads the session and the user's row (with every part's columns) in one statement,
     /// then runs all parts' remaining statements together in one pipelined round trip, if any.
     public struct ReadyPart {
-        public var userColumns: [String]
+        /// Extra columns of the user's row (`users u`), each with an alias of its own (`AS …`).
+        public var userColumns: [SQL]
         public var plan: (ReadyInput) throws -> ReadyPlan
-        public init(userColumns: [String] = [], plan: @escaping (ReadyInput) throws -> ReadyPlan) {
+        public init(userColumns: [SQL] = [], plan: @escaping (ReadyInput) throws -> ReadyPlan) {
             self.userColumns = userColumns
             self.plan = plan
         }
     }
 
-    /// What a `ReadyPart` gets: the user's id and row, where its `userColumns` start at `firstColumn`.
+    /// What a `ReadyPart` gets: the user's id and row, with its `userColumns` by their aliases.
     public struct ReadyInput {
         public let userId: Int64
         public let user: PGRow
-        public let firstColumn: Int
     }
 
     /// A part's remaining statements, and how it fills `ready`'s fields from their results (in order).
     public struct ReadyPlan {
-        public var statements: [(sql: String, params: [PGBindable?])]
+        public var statements: [SQL]
         public var fill: ([PGResult], inout [(String, JSON)]) throws -> Void
-        public init(statements: [(sql: String, params: [PGBindable?])] = [],
+        public init(statements: [SQL] = [],
                     fill: @escaping ([PGResult], inout [(String, JSON)]) throws -> Void) {
             self.statements = statements
             self.fill = fill
@@ -49,9 +49,9 @@ public final class AccountsFeature {
 
     public var readyContributors: [(RequestContext) -> ReadyPart] = []
     /// The same relation as SQL that `getUserById` joins to the profile: extra columns
-    /// (remark or NULL when not friends, blocked) given the acting user's expression and the other
-    /// user's id expression, with the tables it needs.
-    public var relationColumns: ((_ me: String, _ other: String) -> (columns: String, joins: String))?
+    /// (`relation_remark`, NULL when not friends, and `relation_blocked`) given the acting user's
+    /// expression and the other user's id expression, with the tables it needs.
+    public var relationColumns: ((_ me: SQL, _ other: SQL) -> (columns: SQL, joins: SQL))?
     public var albumLookup: ((RequestContext, Int64) throws -> [String])?
     /// The caller's relation to another user from the social feature's cache (isFriend, remark as
     /// UTF-8, blocked), and the statement that fills that cache for a user.
@@ -121,7 +121,7 @@ public final class AccountsFeature {
         try limiter.hit([("get_validate_num.per_address", c.request.remoteAddress)], db: db)
         if purpose == nil {
             // Not told: a new number registers; a registered one resets or confirms something.
-            let registered = try !db.query("SELECT 1 FROM users WHERE mobile = $1", [mobile]).isEmpty
+            let registered = try !db.query("SELECT 1 FROM users WHERE mobile = \(mobile)").isEmpty
             purpose = registered ? .account : .register
         }
         try codes.issue(mobile: mobile, purpose: purpose ?? .account, db: db)
@@ -139,7 +139,7 @@ public final class AccountsFeature {
         let db = try c.db
         try limiter.hit([("register.per_mobile", mobile), ("register.per_address", c.request.remoteAddress)], db: db)
 
-        if try !db.query("SELECT 1 FROM users WHERE mobile = $1", [mobile]).isEmpty {
+        if try !db.query("SELECT 1 FROM users WHERE mobile = \(mobile)").isEmpty {
             return .outcome(2, "mobile already registered")
         }
         guard try codes.verify(mobile: mobile, code: code, db: db) else {
@@ -148,9 +148,9 @@ public final class AccountsFeature {
         let hash = try PasswordHasher.hash(pwd)
         let rows = try db.query("""
             INSERT INTO users (mobile, pwd_hash, name, head_url, recommend_user_id)
-            VALUES ($1, $2, $3, $4, (SELECT id FROM users WHERE id = $5))
+            VALUES (\(mobile), \(hash), \(name), \(headUrl), (SELECT id FROM users WHERE id = \(recommender)))
             ON CONFLICT (mobile) DO NOTHING RETURNING id
-            """, [mobile, hash, name, headUrl, recommender])
+            """)
         guard let userId = rows.first?.int64(0) else { return .outcome(2, "mobile already registered") }
         Log.info("account.registered", ["uid": userId])
         // The original returns the new id as a string in `info`.
@@ -167,17 +167,17 @@ public final class AccountsFeature {
         // limit, record this attempt as one before the (slow) hash check; a right password takes
         // it back. So N simultaneous wrong passwords count N, and the (limit+1)th waits.
         let attempt: (userId: Int64, hash: String, failureId: Int64)? = try db.transaction {
-            try db.query("SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", [mobile])
+            try db.query("SELECT pg_advisory_xact_lock(hashtext('login:' || \(mobile)))")
             let failures = try db.query("""
-                SELECT count(*), GREATEST(1, ceil(extract(epoch FROM min(failed_at) + make_interval(mins => $2) - now())))
-                FROM login_failures WHERE mobile = $1 AND failed_at > now() - make_interval(mins => $2)
-                """, [mobile, AccountsFeature.loginFailureWindowMinutes])
+                SELECT count(*), GREATEST(1, ceil(extract(epoch FROM min(failed_at) + make_interval(mins => \(AccountsFeature.loginFailureWindowMinutes)) - now())))
+                FROM login_failures WHERE mobile = \(mobile) AND failed_at > now() - make_interval(mins => \(AccountsFeature.loginFailureWindowMinutes))
+                """)
             if failures[0].int64Value(0) >= Int64(AccountsFeature.loginFailureLimit) {
                 throw HTTPError.tooManyRequests("too many wrong passwords; try again later",
                                                 retryAfterSeconds: Int(failures[0].int64Value(1)))
             }
-            guard let row = try db.query("SELECT id, pwd_hash FROM users WHERE mobile = $1", [mobile]).first else { return nil }
-            let failureId = try db.query("INSERT INTO login_failures (mobile) VALUES ($1) RETURNING id", [mobile])[0].int64Value(0)
+            guard let row = try db.query("SELECT id, pwd_hash FROM users WHERE mobile = \(mobile)").first else { return nil }
+            let failureId = try db.query("INSERT INTO login_failures (mobile) VALUES (\(mobile)) RETURNING id")[0].int64Value(0)
             return (row.int64Value(0), row.text(1), failureId)
         }
         guard let attempt else { return .outcome(2, "no such user") }
@@ -188,12 +188,12 @@ public final class AccountsFeature {
         // ends all sessions) either comes after and ends this session too, or came before and
         // this login is refused.
         let token: String? = try db.transaction {
-            let current = try db.query("SELECT pwd_hash FROM users WHERE id = $1 FOR SHARE", [userId])
+            let current = try db.query("SELECT pwd_hash FROM users WHERE id = \(userId) FOR SHARE")
             guard current.first?.text(0) == attempt.hash else {
-                try db.query("DELETE FROM login_failures WHERE id = $1", [attempt.failureId])
+                try db.query("DELETE FROM login_failures WHERE id = \(attempt.failureId)")
                 return nil
             }
-            try db.query("DELETE FROM login_failures WHERE mobile = $1", [mobile])
+            try db.query("DELETE FROM login_failures WHERE mobile = \(mobile)")
             return try Sessions.create(userId: userId, device: device, db: db)
         }
         guard let token else { return .outcome(3, "wrong password") }
@@ -208,7 +208,7 @@ public final class AccountsFeature {
         let code = try c.params.required("validateNum", maxLength: 6)
         let db = try c.db
         try limiter.hit([("find_pwd.per_mobile", mobile), ("find_pwd.per_address", c.request.remoteAddress)], db: db)
-        guard let userId = try db.query("SELECT id FROM users WHERE mobile = $1", [mobile]).first?.int64(0) else {
+        guard let userId = try db.query("SELECT id FROM users WHERE mobile = \(mobile)").first?.int64(0) else {
             return .outcome(2, "no such user")
         }
         guard try codes.verify(mobile: mobile, code: code, db: db) else {
@@ -216,9 +216,9 @@ public final class AccountsFeature {
         }
         let hash = try PasswordHasher.hash(pwd)
         try db.transaction {
-            try db.query("UPDATE users SET pwd_hash = $2, updated_at = now() WHERE id = $1", [userId, hash])
+            try db.query("UPDATE users SET pwd_hash = \(hash), updated_at = now() WHERE id = \(userId)")
             try Sessions.endAll(userId: userId, db: db)
-            try db.query("DELETE FROM login_failures WHERE mobile = $1", [mobile])
+            try db.query("DELETE FROM login_failures WHERE mobile = \(mobile)")
         }
         Log.info("account.password_reset", ["uid": userId])
         return .ok()
@@ -299,7 +299,7 @@ public final class AccountsFeature {
         let url = try c.params.required("headUrl", maxLength: 512)
         guard isAcceptableHeadUrl(url) else { throw HTTPError.invalid("headUrl") }
         let db = try c.db
-        try db.query("UPDATE users SET head_url = $2, updated_at = now() WHERE id = $1", [c.userId, url])
+        try db.query("UPDATE users SET head_url = \(url), updated_at = now() WHERE id = \(c.userId)")
         try profileChanged(c.userId, db: db)
         return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
     }
@@ -321,10 +321,10 @@ public final class AccountsFeature {
         let newNotification = try c.params.flag("newNotification")
         let searchMobile = try c.params.flag("searchMobile")
         let rows = try c.db.query("""
-            UPDATE users SET need_auth = COALESCE($2, need_auth), new_notification = COALESCE($3, new_notification),
-                search_mobile = COALESCE($4, search_mobile), updated_at = now()
-            WHERE id = $1 RETURNING need_auth, new_notification, search_mobile
-            """, [c.userId, needAuth, newNotification, searchMobile])
+            UPDATE users SET need_auth = COALESCE(\(needAuth), need_auth), new_notification = COALESCE(\(newNotification), new_notification),
+                search_mobile = COALESCE(\(searchMobile), search_mobile), updated_at = now()
+            WHERE id = \(c.userId) RETURNING need_auth, new_notification, search_mobile
+            """)
         guard let row = rows.first else { throw HTTPError.unauthorized }
         return .ok(["needAuth": .int(row.boolValue(0) ? 1 : 0), "newNotification": .int(row.boolValue(1) ? 1 : 0),
                     "searchMobile": .int(row.boolValue(2) ? 1 : 0)])
@@ -337,7 +337,7 @@ public final class AccountsFeature {
         let code = try c.params.required("validateNum", maxLength: 6)
         guard IdNumber.isValid(idNo) else { throw HTTPError.invalid("idNo") }
         let db = try c.db
-        guard let row = try db.query("SELECT mobile, auth_status FROM users WHERE id = $1", [c.userId]).first else {
+        guard let row = try db.query("SELECT mobile, auth_status FROM users WHERE id = \(c.userId)").first else {
             throw HTTPError.unauthorized
         }
         guard row.text(0) == mobile else { return .outcome(-1, "mobile is not your own") }
@@ -349,11 +349,11 @@ public final class AccountsFeature {
         try db.transaction {
             try db.query("""
                 INSERT INTO identity_verifications (user_id, real_name, id_no_masked, id_no_sealed)
-                VALUES ($1, $2, $3, $4)
+                VALUES (\(c.userId), \(name), \(IdNumber.mask(idNo)), \(PGBytes(sealed)))
                 ON CONFLICT (user_id) DO UPDATE SET real_name = EXCLUDED.real_name, id_no_masked = EXCLUDED.id_no_masked,
                     id_no_sealed = EXCLUDED.id_no_sealed, submitted_at = now(), decided_at = NULL
-                """, [c.userId, name, IdNumber.mask(idNo), PGBytes(sealed)])
-            try db.query("UPDATE users SET auth_status = 1, updated_at = now() WHERE id = $1", [c.userId])
+                """)
+            try db.query("UPDATE users SET auth_status = 1, updated_at = now() WHERE id = \(c.userId)")
             try profileChanged(c.userId, db: db)
         }
         return .ok(["isAuth": 1, "idNo": .string(IdNumber.mask(idNo)), "name": .string(name)])
@@ -485,7 +485,7 @@ public final class AccountsFeature {
     }
 
     func loadProfile(_ userId: Int64, db: PGConnection) throws -> Profile? {
-        try db.query("SELECT \(Profile.columns) FROM users u WHERE u.id = $1", [userId]).first.map { Profile(row: $0) }
+        try db.query("SELECT \(unsafeRaw: Profile.columns) FROM users u WHERE u.id = \(userId)").first.map { Profile(row: $0) }
     }
 
     // MARK: operator actions
@@ -494,12 +494,12 @@ public final class AccountsFeature {
     public static func decideVerification(userId: Int64, approve: Bool, db: PGConnection) throws -> Bool {
         try db.transaction {
             let rows = try db.query("""
-                UPDATE users SET auth_status = $2, updated_at = now() WHERE id = $1 AND auth_status = 1 RETURNING id
-                """, [userId, approve ? 2 : 3])
+                UPDATE users SET auth_status = \(approve ? 2 : 3), updated_at = now() WHERE id = \(userId) AND auth_status = 1 RETURNING id
+                """)
             // A command, not a worker: the workers hear of this through the trigger's NOTIFY.
             AccountCaches.forgetProfile(userId, db: db)
             guard !rows.isEmpty else { return false }
-            try db.query("UPDATE identity_verifications SET decided_at = now() WHERE user_id = $1", [userId])
+            try db.query("UPDATE identity_verifications SET decided_at = now() WHERE user_id = \(userId)")
             return true
         }
     }

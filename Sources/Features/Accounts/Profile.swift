@@ -5,24 +5,43 @@ import ChatRouting
 import ChatCache
 import ChatSecurity
 
-/// The contract's Profile, read with one column list everywhere so all endpoints agree.
-public struct Profile {
-    public var userId: Int64
-    public var mobile: String
-    public var name: String
-    public var nickName: String
-    public var headUrl: String
-    public var sex: String
-    public var sign: String
-    public var province: String
-    public var city: String
-    public var isAuth: Int
+/// The contract's Profile: one column list and one writer for every endpoint that shows one, from
+/// a row or from a worker's rendered copy alike.
+public enum Profile {
+    /// The SELECT list of a profile, from the users table aliased `u`; every column is named
+    /// `profile_…`, so that it can sit next to any other table's columns.
+    public static let columns: SQL = """
+        u.id AS profile_user_id, u.mobile AS profile_mobile, u.name AS profile_name, \
+        u.nick_name AS profile_nick_name, u.head_url AS profile_head_url, u.sex AS profile_sex, \
+        u.sign AS profile_sign, u.province AS profile_province, u.city AS profile_city, \
+        u.auth_status AS profile_auth_status
+        """
 
-    /// The SELECT list matching `init(row:offset:)`; callers alias the users table as `u`.
-    public static let columns = "u.id, u.mobile, u.name, u.nick_name, u.head_url, u.sex, u.sign, u.province, u.city, u.auth_status"
-    public static let columnCount = 10
-    /// Where `head_url` is among `columns`.
-    public static let headUrlColumn = 4
+    /// Where `columns` are in one result, looked up by name once for all its rows.
+    public struct Columns {
+        public let userId: PGColumn<Int64>
+        public let mobile: PGColumn<String>
+        public let headUrl: PGColumn<String>
+        public let authStatus: PGColumn<Int64>
+        /// The text fields after the mobile, in the contract's order, with their keys.
+        let textsAfterMobile: [(key: StaticString, column: PGColumn<String>)]
+
+        public init(_ result: PGResult) throws {
+            userId = try result.column("profile_user_id")
+            mobile = try result.column("profile_mobile")
+            headUrl = try result.column("profile_head_url")
+            authStatus = try result.column("profile_auth_status")
+            textsAfterMobile = [
+                (",\"name\":", try result.column("profile_name")),
+                (",\"nickName\":", try result.column("profile_nick_name")),
+                (",\"headUrl\":", headUrl),
+                (",\"sex\":", try result.column("profile_sex")),
+                (",\"sign\":", try result.column("profile_sign")),
+                (",\"province\":", try result.column("profile_province")),
+                (",\"city\":", try result.column("profile_city")),
+            ]
+        }
+    }
 
     /// Holds these users' Profile columns steady until the current transaction ends (`FOR SHARE`:
     /// a profile change waits for this commit, or this waits for the change's). Taken, before any
@@ -32,36 +51,7 @@ public struct Profile {
     /// changes; without this, a list the user joined between that moment and the profile
     /// change's commit would be rendered with the old profile at a version nothing bumps again.
     public static func holdSteady(_ db: PGConnection, _ users: [Int64]) throws {
-        try db.query("SELECT 1 FROM users WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE", [PGArray(users)])
-    }
-
-    public init(row: PGRow, offset: Int = 0) {
-        userId = row.int64Value(offset)
-        mobile = row.text(offset + 1)
-        name = row.text(offset + 2)
-        nickName = row.text(offset + 3)
-        headUrl = row.text(offset + 4)
-        sex = row.text(offset + 5)
-        sign = row.text(offset + 6)
-        province = row.text(offset + 7)
-        city = row.text(offset + 8)
-        isAuth = row.int(offset + 9) ?? 0
-    }
-
-    /// - Parameter revealMobile: the full number only for the user themself or a friend.
-    public func json(revealMobile: Bool) -> JSON {
-        .object([
-            ("userId", .int(userId)),
-            ("mobile", .string(revealMobile ? mobile : Profile.mask(mobile: mobile))),
-            ("name", .string(name)),
-            ("nickName", .string(nickName)),
-            ("headUrl", .string(headUrl)),
-            ("sex", .string(sex)),
-            ("sign", .string(sign)),
-            ("province", .string(province)),
-            ("city", .string(city)),
-            ("isAuth", .int(isAuth)),
-        ])
+        try db.query("SELECT 1 FROM users WHERE id = ANY(\(PGArray(users))::bigint[]) ORDER BY id FOR SHARE")
     }
 
     /// `+8613812345678` → `+86*******5678`: enough to recognise, not enough to call or to find by
@@ -90,18 +80,18 @@ public struct Profile {
         out.append(contentsOf: digits.suffix(suffix))
     }
 
-    // MARK: writing a profile straight from its columns (see JSONWriter)
+    // MARK: the writer (see JSONWriter): straight from the row's cells, no Strings
 
-    /// `"userId":…,"mobile":` of the profile whose `columns` start at `offset`.
-    package static func writeUpToMobile(_ row: PGRow, offset: Int, into w: inout JSONWriter) {
+    /// `"userId":…,"mobile":` of the profile in `row`.
+    package static func writeUpToMobile(_ row: PGRow, _ columns: Columns, into w: inout JSONWriter) throws {
         w.raw("\"userId\":")
-        row.withBytes(offset) { w.raw($0) }
+        w.int(try row[columns.userId])
         w.raw(",\"mobile\":")
     }
 
     /// The mobile value: in full, or masked.
-    package static func writeMobile(_ row: PGRow, offset: Int, reveal: Bool, into w: inout JSONWriter) {
-        row.withBytes(offset + 1) { mobile in
+    package static func writeMobile(_ row: PGRow, _ columns: Columns, reveal: Bool, into w: inout JSONWriter) throws {
+        try row.withRequiredBytes(columns.mobile) { mobile in
             if reveal {
                 w.string(utf8: mobile)
             } else {
@@ -112,25 +102,30 @@ public struct Profile {
         }
     }
 
-    /// The text fields after the mobile, in `columns` order from offset + 2 (as `json` has them).
-    private static let textKeysAfterMobile: [StaticString] = [
-        ",\"name\":", ",\"nickName\":", ",\"headUrl\":", ",\"sex\":", ",\"sign\":", ",\"province\":", ",\"city\":",
-    ]
-
     /// `,"name":…,"isAuth":…`: the fields after the mobile.
-    package static func writeAfterMobile(_ row: PGRow, offset: Int, into w: inout JSONWriter) {
-        for (index, key) in textKeysAfterMobile.enumerated() {
+    package static func writeAfterMobile(_ row: PGRow, _ columns: Columns, into w: inout JSONWriter) throws {
+        for (key, column) in columns.textsAfterMobile {
             w.raw(key)
-            row.withBytes(offset + 2 + index) { w.string(utf8: $0) }
+            try row.withRequiredBytes(column) { w.string(utf8: $0) }
         }
         w.raw(",\"isAuth\":")
-        w.int(row.int64Value(offset + 9))
+        w.int(try row[columns.authStatus])
     }
 
-    /// The profile's fields without the braces, as `json(revealMobile:)` has them.
-    package static func writeFields(_ row: PGRow, offset: Int, revealMobile: Bool, into w: inout JSONWriter) {
-        writeUpToMobile(row, offset: offset, into: &w)
-        writeMobile(row, offset: offset, reveal: revealMobile, into: &w)
-        writeAfterMobile(row, offset: offset, into: &w)
+    /// The profile's fields without the braces.
+    /// - Parameter revealMobile: the full number only for the user themself or a friend.
+    package static func writeFields(_ row: PGRow, _ columns: Columns, revealMobile: Bool, into w: inout JSONWriter) throws {
+        try writeUpToMobile(row, columns, into: &w)
+        try writeMobile(row, columns, reveal: revealMobile, into: &w)
+        try writeAfterMobile(row, columns, into: &w)
+    }
+
+    /// The profile in `row` as a JSON object.
+    public static func json(_ row: PGRow, _ columns: Columns, revealMobile: Bool) throws -> JSON {
+        var w = JSONWriter(capacity: 256)
+        w.byte(UInt8(ascii: "{"))
+        try writeFields(row, columns, revealMobile: revealMobile, into: &w)
+        w.byte(UInt8(ascii: "}"))
+        return .bytes(w.bytes)
     }
 }

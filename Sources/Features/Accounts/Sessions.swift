@@ -26,13 +26,13 @@ public enum Sessions {
     public static func create(userId: Int64, device: Int, db: PGConnection) throws -> String {
         let token = Crypto.randomToken()
         let rows = try db.query("""
-            WITH old AS (SELECT token_hash FROM sessions WHERE user_id = $2 AND device = $3 FOR UPDATE)
+            WITH old AS (SELECT token_hash FROM sessions WHERE user_id = \(userId) AND device = \(device) FOR UPDATE)
             INSERT INTO sessions (token_hash, user_id, device)
-            SELECT $1::bytea, $2::bigint, $3::smallint FROM (SELECT count(*) FROM old) AS old_read_first
+            SELECT \(PGBytes(hash(token)))::bytea, \(userId)::bigint, \(device)::smallint FROM (SELECT count(*) FROM old) AS old_read_first
             ON CONFLICT (user_id, device) DO UPDATE
             SET token_hash = EXCLUDED.token_hash, created_at = now(), last_used_at = now()
-            RETURNING \(changeIdSQL("(SELECT token_hash FROM old)"))
-            """, [PGBytes(hash(token)), userId, device])
+            RETURNING \(unsafeRaw: changeIdSQL("(SELECT token_hash FROM old)"))
+            """)
         if let old = rows.first?.int64(0) { ChangeStripes.bumpAfterCommit([ChangeStripes.Key(changeKind, old)], db: db) }
         return token
     }
@@ -53,21 +53,22 @@ public enum Sessions {
         "('x' || encode(substr(\(tokenHash), 1, 8), 'hex'))::bit(64)::bigint"
     }
 
-    /// The one definition of a live session, for every statement that checks one: the sessions
-    /// table as `s`, the token's hash as `$1`. Selects the user and whether its last use should be
-    /// recorded (`stale`).
-    public static let liveSessionSQL = """
-        SELECT s.user_id, s.last_used_at < now() - interval '1 minute' AS stale FROM sessions s
-        WHERE s.token_hash = $1 AND s.last_used_at > now() - interval '30 days'
+    /// The one definition of a live session, for every statement that checks one: its user
+    /// (`who_id`) and whether its last use should be recorded (`who_stale`); no row when there is
+    /// no live session.
+    static func live(tokenHash: [UInt8]) -> SQL {
         """
+        SELECT s.user_id AS who_id, s.last_used_at < now() - interval '1 minute' AS who_stale FROM sessions s
+        WHERE s.token_hash = \(PGBytes(tokenHash)) AND s.last_used_at > now() - interval '30 days'
+        """
+    }
 
     /// The user of a live session, or 401.
     public static func authenticate(token: String, db: PGConnection) throws -> Int64 {
         guard isWellFormed(token) else { throw HTTPError.unauthorized }
-        let rows = try db.query(liveSessionSQL, [PGBytes(hash(token))])
-        guard let row = rows.first else { throw HTTPError.unauthorized }
-        if row.boolValue(1) { try refresh(token: token, db: db) }
-        return row.int64Value(0)
+        guard let row = try db.query(live(tokenHash: hash(token))).first else { throw HTTPError.unauthorized }
+        if try row.decode("who_stale") { try refresh(token: token, db: db) }
+        return try row.decode("who_id")
     }
 
     /// Records a use. Concurrent requests of one session may all find it stale at the same
@@ -82,8 +83,8 @@ public enum Sessions {
         }
         try db.query("""
             UPDATE sessions SET last_used_at = now()
-            WHERE token_hash = $1 AND last_used_at < now() - interval '1 minute'
-            """, [PGBytes(hash(token))])
+            WHERE token_hash = \(PGBytes(hash(token))) AND last_used_at < now() - interval '1 minute'
+            """)
     }
 
     /// Writes the uses of this worker's sessions (set by the worker at start).
@@ -95,47 +96,48 @@ public enum Sessions {
         BackgroundWrites(name: "session-touch", conninfo: conninfo, linger: 1) { db, hashes in
             try db.query("""
                 UPDATE sessions SET last_used_at = now()
-                WHERE token_hash = ANY (ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) AS t(h)))
+                WHERE token_hash = ANY (ARRAY(SELECT decode(h, 'hex') FROM unnest(\(PGTextArray(Array(hashes)))::text[]) AS t(h)))
                   AND last_used_at < now() - interval '1 minute'
-                """, [PGTextArray(Array(hashes))])
+                """)
         }
     }
 
     public static func endAll(userId: Int64, db: PGConnection) throws {
-        let ended = try db.query("DELETE FROM sessions WHERE user_id = $1 RETURNING \(changeIdSQL("token_hash"))", [userId])
+        let ended = try db.query("DELETE FROM sessions WHERE user_id = \(userId) RETURNING \(unsafeRaw: changeIdSQL("token_hash"))")
         ChangeStripes.bumpAfterCommit(ended.rows.map { ChangeStripes.Key(changeKind, $0.int64Value(0)) }, db: db)
     }
 }
 
-/// The session check inside a handler's own statements (`RequestContext.pipelineAsUser`).
-public final class SessionStatements: SessionResolver {
-    public init() {}
+/// The session check the request pipeline uses (`SessionResolver`): this worker's current copy of
+/// a session when it holds one (docs/caching.md), else PostgreSQL.
+public final class SessionChecks: SessionResolver {
+    let caches: AccountCaches
 
-    /// A scalar subquery, so PostgreSQL evaluates it once per statement (an InitPlan); written
-    /// out rather than as a SQL function, whose every call would go through SPI.
-    public let userExpression = "(SELECT user_id FROM (\(Sessions.liveSessionSQL)) AS live)"
+    init(caches: AccountCaches) { self.caches = caches }
 
-    public func tokenParameter(_ token: String) -> PGBindable {
-        // A malformed token can match nothing; hashing it anyway keeps one code path.
-        PGBytes(Sessions.hash(token))
+    public func authenticate(_ token: String, db: PGConnection) throws -> Int64 {
+        try Sessions.authenticate(token: token, db: db)
     }
 
-    public func statement(_ token: String) -> (sql: String, params: [PGBindable?]) {
-        (Sessions.liveSessionSQL, [tokenParameter(token)])
+    public func copy(of token: String) -> (userId: Int64, refreshNeeded: Bool)? {
+        guard caches.isEnabled, Sessions.isWellFormed(token) else { return nil }
+        return caches.session(tokenHash: Sessions.hash(token)).map { ($0.userId, $0.touchNeeded) }
     }
 
-    /// `who` (id, stale) as a CTE body with `$1`: the session's user on a route that checks the
-    /// session inside its statement, else the user already known.
-    public static func whoCTE(_ c: RequestContext) -> (sql: String, param: PGBindable) {
-        guard let token = c.unresolvedSessionToken else { return ("SELECT $1::bigint AS id, false AS stale", c.userId) }
-        return ("SELECT user_id AS id, stale FROM (\(Sessions.liveSessionSQL)) AS live", PGBytes(Sessions.hash(token)))
+    public func who(_ token: String) -> SQL {
+        // A malformed token matches nothing; hashing it anyway keeps one code path.
+        Sessions.live(tokenHash: Sessions.hash(token))
+    }
+
+    /// Keeps what the statement found at the session's version read now, before the statement.
+    public func keeper(for token: String) -> ((_ userId: Int64, _ stale: Bool) -> Void)? {
+        guard caches.isEnabled, Sessions.isWellFormed(token) else { return nil }
+        let tokenHash = Sessions.hash(token)
+        guard let version = caches.sessionVersion(tokenHash: tokenHash) else { return nil }
+        return { [caches] userId, stale in
+            caches.storeSession(tokenHash: tokenHash, userId: userId, touched: stale, version: version)
+        }
     }
 
     public func refresh(_ token: String, db: PGConnection) throws { try Sessions.refresh(token: token, db: db) }
-
-    public func resolve(_ result: PGResult, token: String, db: PGConnection) throws -> Int64 {
-        guard Sessions.isWellFormed(token), let row = result.first else { throw HTTPError.unauthorized }
-        if row.boolValue(1) { try Sessions.refresh(token: token, db: db) }
-        return row.int64Value(0)
-    }
 }

@@ -81,14 +81,14 @@ public struct VerificationCodes {
         let code = Crypto.randomDigits(6)
         let codeMac = PGBytes(mac(mobile: mobile, code: code))
         let sendId: Int64 = try db.transaction {
-            try db.query("SELECT pg_advisory_xact_lock(hashtext('sms:' || $1))", [mobile])
+            try db.query("SELECT pg_advisory_xact_lock(hashtext('sms:' || \(mobile)))")
             let recent = try db.query("""
-                SELECT count(*) FILTER (WHERE sent_at > now() - make_interval(secs => $2::double precision)),
+                SELECT count(*) FILTER (WHERE sent_at > now() - make_interval(secs => \(intervalSeconds)::double precision)),
                        count(*),
-                       GREATEST(1, ceil(extract(epoch FROM max(sent_at) + make_interval(secs => $2::double precision) - now()))),
+                       GREATEST(1, ceil(extract(epoch FROM max(sent_at) + make_interval(secs => \(intervalSeconds)::double precision) - now()))),
                        GREATEST(1, ceil(extract(epoch FROM min(sent_at) + interval '1 day' - now())))
-                FROM sms_sends WHERE mobile = $1 AND sent_at > now() - interval '1 day'
-                """, [mobile, intervalSeconds])
+                FROM sms_sends WHERE mobile = \(mobile) AND sent_at > now() - interval '1 day'
+                """)
             let row = recent[0]
             if intervalSeconds > 0 && row.int64Value(0) >= 1 {
                 throw HTTPError.tooManyRequests("a code was sent to this number moments ago",
@@ -99,10 +99,10 @@ public struct VerificationCodes {
             }
             try db.query("""
                 INSERT INTO sms_codes (mobile, code_mac, attempts, expires_at)
-                VALUES ($1, $2, 0, now() + make_interval(secs => $3))
+                VALUES (\(mobile), \(codeMac), 0, now() + make_interval(secs => \(VerificationCodes.lifetimeSeconds)))
                 ON CONFLICT (mobile) DO UPDATE SET code_mac = EXCLUDED.code_mac, attempts = 0, expires_at = EXCLUDED.expires_at
-                """, [mobile, codeMac, VerificationCodes.lifetimeSeconds])
-            return try db.query("INSERT INTO sms_sends (mobile) VALUES ($1) RETURNING id", [mobile])[0].int64Value(0)
+                """)
+            return try db.query("INSERT INTO sms_sends (mobile) VALUES (\(mobile)) RETURNING id")[0].int64Value(0)
         }
         do {
             try sender.send(mobile: mobile, code: code, text: VerificationCodes.text(code: code, purpose: purpose))
@@ -111,9 +111,9 @@ public struct VerificationCodes {
             Log.error("sms.send_failed", ["error": String(describing: error)])
             do {
                 try db.query("""
-                    WITH code AS (DELETE FROM sms_codes WHERE mobile = $1 AND code_mac = $2)
-                    DELETE FROM sms_sends WHERE id = $3
-                    """, [mobile, codeMac, sendId])
+                    WITH code AS (DELETE FROM sms_codes WHERE mobile = \(mobile) AND code_mac = \(codeMac))
+                    DELETE FROM sms_sends WHERE id = \(sendId)
+                    """)
             } catch {
                 Log.error("sms.take_back_failed", ["error": String(describing: error)])
             }
@@ -128,17 +128,17 @@ public struct VerificationCodes {
         guard code.utf8.count == 6, code.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
         return try db.transaction {
             let rows = try db.query("""
-                SELECT code_mac, attempts, expires_at > now() FROM sms_codes WHERE mobile = $1 FOR UPDATE
-                """, [mobile])
+                SELECT code_mac, attempts, expires_at > now() FROM sms_codes WHERE mobile = \(mobile) FOR UPDATE
+                """)
             guard let row = rows.first, row.boolValue(2), row.int64Value(1) < Int64(VerificationCodes.maxAttempts) else {
                 return false
             }
             let stored = Crypto.fromHex(String(row.text(0).dropFirst(2))) ?? []
             if Crypto.constantTimeEquals(stored, mac(mobile: mobile, code: code)) {
-                try db.query("DELETE FROM sms_codes WHERE mobile = $1", [mobile])
+                try db.query("DELETE FROM sms_codes WHERE mobile = \(mobile)")
                 return true
             }
-            try db.query("UPDATE sms_codes SET attempts = attempts + 1 WHERE mobile = $1", [mobile])
+            try db.query("UPDATE sms_codes SET attempts = attempts + 1 WHERE mobile = \(mobile)")
             return false
         }
     }

@@ -60,7 +60,7 @@ public enum EventLog {
         guard !batch.users.isEmpty else { return }
         try db.query("""
             WITH ev AS (
-                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS e(user_id, type, payload, n)
+                SELECT * FROM unnest(\(PGArray(batch.users))::bigint[], \(PGTextArray(batch.types))::text[], \(PGTextArray(batch.payloads))::text[]) WITH ORDINALITY AS e(user_id, type, payload, n)
             ), counts AS (
                 SELECT user_id, count(*) AS k FROM ev GROUP BY user_id
             ), bumped AS (
@@ -76,7 +76,7 @@ public enum EventLog {
             )
             INSERT INTO user_events (user_id, cursor, type, payload)
             SELECT user_id, cursor, type, payload::jsonb FROM numbered
-            """, [PGArray(batch.users), PGTextArray(batch.types), PGTextArray(batch.payloads)])
+            """)
         notifyAfterCommit(db, batch.users)
         batch.users.removeAll()
     }
@@ -101,7 +101,7 @@ public enum EventLog {
         let payload = Array(Set(users)).sorted().map(String.init).joined(separator: ",")
         db.afterCommit {
             do {
-                try db.query("SELECT pg_notify($1, $2)", [channel, payload])
+                try db.query("SELECT pg_notify(\(channel), \(payload))")
             } catch {
                 Log.warn("events.notify_failed", ["error": String(describing: error)])
             }

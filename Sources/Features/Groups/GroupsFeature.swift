@@ -69,11 +69,11 @@ public final class GroupsFeature {
     }
 
     static func indexName(_ db: PGConnection, groupId: Int64, name: String) throws {
-        try db.query("DELETE FROM group_name_grams WHERE group_id = $1", [groupId])
+        try db.query("DELETE FROM group_name_grams WHERE group_id = \(groupId)")
         try db.query("""
-            INSERT INTO group_name_grams (gram, group_id) SELECT g, $1 FROM unnest($2::text[]) AS t(g)
+            INSERT INTO group_name_grams (gram, group_id) SELECT g, \(groupId) FROM unnest(\(PGTextArray(grams(of: name)))::text[]) AS t(g)
             ON CONFLICT DO NOTHING
-            """, [groupId, PGTextArray(grams(of: name))])
+            """)
     }
 
     // MARK: reads shared by several endpoints
@@ -90,17 +90,16 @@ public final class GroupsFeature {
         guard let row = try db.query("""
             SELECT g.owner_id, g.member_count, g.name, g.need_approval,
                    EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = g.owner_id)
-            FROM groups g WHERE g.id = $1 AND g.dissolved_at IS NULL FOR UPDATE OF g
-            """, [groupId]).first else { return nil }
+            FROM groups g WHERE g.id = \(groupId) AND g.dissolved_at IS NULL FOR UPDATE OF g
+            """).first else { return nil }
         GroupCopy.forget([groupId], db: db)
         if row.boolValue(4) { return (row.int64Value(0), row.int(1) ?? 0, row.text(2), row.boolValue(3)) }
-        let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY member_seq",
-                                     [groupId]).rows.map { $0.int64Value(0) }
+        let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = \(groupId) ORDER BY member_seq").rows.map { $0.int64Value(0) }
         guard let newOwner = remaining.first else {
             try dissolve(db, groupId)
             return nil
         }
-        try db.query("UPDATE groups SET owner_id = $2, member_count = $3 WHERE id = $1", [groupId, newOwner, remaining.count])
+        try db.query("UPDATE groups SET owner_id = \(newOwner), member_count = \(remaining.count) WHERE id = \(groupId)")
         try EventLog.append(db, to: remaining, type: "group_owner_changed",
                             payload: ["groupId": .int(groupId), "ownerId": .int(newOwner)])
         Log.warn("group.owner_mended", ["group": groupId, "owner": newOwner])
@@ -109,24 +108,24 @@ public final class GroupsFeature {
 
     /// Ends a locked group that has no members left.
     static func dissolve(_ db: PGConnection, _ groupId: Int64) throws {
-        try db.query("UPDATE groups SET member_count = 0, dissolved_at = now() WHERE id = $1", [groupId])
-        try db.query("DELETE FROM group_name_grams WHERE group_id = $1", [groupId])
-        try db.query("UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND group_id = $1", [groupId])
+        try db.query("UPDATE groups SET member_count = 0, dissolved_at = now() WHERE id = \(groupId)")
+        try db.query("DELETE FROM group_name_grams WHERE group_id = \(groupId)")
+        try db.query("UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND group_id = \(groupId)")
     }
 
     /// For `AccountsFeature.profileDependents`: a member's profile shows in the member list of
     /// each of their groups.
     public static func forgetMemberLists(of userId: Int64, db: PGConnection) throws {
-        let groups = try db.query("SELECT group_id FROM group_members WHERE user_id = $1", [userId]).rows.map { $0.int64Value(0) }
+        let groups = try db.query("SELECT group_id FROM group_members WHERE user_id = \(userId)").rows.map { $0.int64Value(0) }
         GroupCopy.forget(groups, db: db)
     }
 
     static func memberIds(_ db: PGConnection, _ groupId: Int64) throws -> [Int64] {
-        try db.query("SELECT user_id FROM group_members WHERE group_id = $1", [groupId]).rows.map { $0.int64Value(0) }
+        try db.query("SELECT user_id FROM group_members WHERE group_id = \(groupId)").rows.map { $0.int64Value(0) }
     }
 
     package static func isMember(_ db: PGConnection, _ groupId: Int64, _ userId: Int64) throws -> Bool {
-        try !db.query("SELECT 1 FROM group_members WHERE group_id = $1 AND user_id = $2", [groupId, userId]).isEmpty
+        try !db.query("SELECT 1 FROM group_members WHERE group_id = \(groupId) AND user_id = \(userId)").isEmpty
     }
 
     /// Up to nine member avatars in join order, newline-separated (avatars never hold a newline).
@@ -166,8 +165,8 @@ public final class GroupsFeature {
         }
         if !missing.isEmpty {
             let read = try db.query("""
-                SELECT g.id, \(GroupsFeature.headUrlsColumn) FROM groups g WHERE g.id = ANY($1::bigint[])
-                """, [PGArray(missing.map(\.id))])
+                SELECT g.id, \(unsafeRaw: GroupsFeature.headUrlsColumn) FROM groups g WHERE g.id = ANY(\(PGArray(missing.map(\.id)))::bigint[])
+                """)
             var found: [Int64: [UInt8]] = [:]
             for row in read.rows {
                 var w = JSONWriter(capacity: 512)
@@ -212,21 +211,21 @@ public final class GroupsFeature {
         return try db.transaction {
             // FOR SHARE: a friendship cannot end while the group that relies on it is being made.
             let friends = Set(try db.query("""
-                SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[]) FOR SHARE
-                """, [me, PGArray(invited)]).rows.map { $0.int64Value(0) })
+                SELECT friend_id FROM friendships WHERE user_id = \(me) AND friend_id = ANY(\(PGArray(invited))::bigint[]) FOR SHARE
+                """).rows.map { $0.int64Value(0) })
             if let stranger = invited.first(where: { !friends.contains($0) }) {
                 return .outcome(-1, "only friends can be put into a group: \(stranger) is not your friend")
             }
             try Profile.holdSteady(db, members)
             let groupId = try db.query("""
-                INSERT INTO groups (name, owner_id, member_count) VALUES ($1, $2, $3) RETURNING id
-                """, [name, me, members.count])[0].int64Value(0)
+                INSERT INTO groups (name, owner_id, member_count) VALUES (\(name), \(me), \(members.count)) RETURNING id
+                """)[0].int64Value(0)
             // A new group has no copies to end: only a live group's answer is kept.
             // Inserted in order, so the creator is the longest-standing member.
             try db.query("""
                 INSERT INTO group_members (group_id, user_id)
-                SELECT $1, u FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n
-                """, [groupId, PGArray(members)])
+                SELECT \(groupId), u FROM unnest(\(PGArray(members))::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n
+                """)
             try GroupsFeature.indexName(db, groupId: groupId, name: name)
             try EventLog.append(db, to: members, type: "group_joined",
                                 payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(me)])
@@ -245,8 +244,8 @@ public final class GroupsFeature {
             guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
             guard group.ownerId == c.userId else { throw HTTPError.forbidden("only the owner can change the group") }
             try db.query("""
-                UPDATE groups SET name = COALESCE($2, name), need_approval = COALESCE($3, need_approval) WHERE id = $1
-                """, [groupId, name, needApproval])
+                UPDATE groups SET name = COALESCE(\(name), name), need_approval = COALESCE(\(needApproval), need_approval) WHERE id = \(groupId)
+                """)
             if let name, name != group.name {
                 try GroupsFeature.indexName(db, groupId: groupId, name: name)
                 try EventLog.append(db, to: try GroupsFeature.memberIds(db, groupId), type: "group_renamed",
@@ -261,8 +260,7 @@ public final class GroupsFeature {
         guard let card = try c.params.string("name", maxLength: GroupsFeature.cardLength) else { throw HTTPError.missing("name") }
         let db = try c.db
         return try db.transaction {
-            let updated = try db.query("UPDATE group_members SET card = $3 WHERE group_id = $1 AND user_id = $2",
-                                       [groupId, c.userId, card])
+            let updated = try db.query("UPDATE group_members SET card = \(card) WHERE group_id = \(groupId) AND user_id = \(c.userId)")
             guard updated.affectedRows > 0 else { throw HTTPError.forbidden("you are not a member of this group") }
             GroupCopy.forget([groupId], db: db)
             // Other members see cards in the member list: tell them.
@@ -283,8 +281,8 @@ public final class GroupsFeature {
             guard members.contains(me) else { throw HTTPError.forbidden("you are not a member of this group") }
             let newcomers = invited.filter { !members.contains($0) }
             let friends = Set(try db.query("""
-                SELECT friend_id FROM friendships WHERE user_id = $1 AND friend_id = ANY($2::bigint[]) FOR SHARE
-                """, [me, PGArray(newcomers)]).rows.map { $0.int64Value(0) })
+                SELECT friend_id FROM friendships WHERE user_id = \(me) AND friend_id = ANY(\(PGArray(newcomers))::bigint[]) FOR SHARE
+                """).rows.map { $0.int64Value(0) })
             if let stranger = newcomers.first(where: { !friends.contains($0) }) {
                 return .outcome(-1, "only friends can be invited: \(stranger) is not your friend")
             }
@@ -303,14 +301,13 @@ public final class GroupsFeature {
         try Profile.holdSteady(db, newcomers)
         try db.query("""
             INSERT INTO group_members (group_id, user_id)
-            SELECT $1, u FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n ON CONFLICT DO NOTHING
-            """, [groupId, PGArray(newcomers)])
-        try db.query("UPDATE groups SET member_count = (SELECT count(*) FROM group_members WHERE group_id = $1) WHERE id = $1",
-                     [groupId])
+            SELECT \(groupId), u FROM unnest(\(PGArray(newcomers))::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n ON CONFLICT DO NOTHING
+            """)
+        try db.query("UPDATE groups SET member_count = (SELECT count(*) FROM group_members WHERE group_id = \(groupId)) WHERE id = \(groupId)")
         // Requests from people who are now members are settled.
         try db.query("""
-            UPDATE friend_requests SET status = 1 WHERE dest_type = 2 AND status = 0 AND group_id = $1 AND from_id = ANY($2::bigint[])
-            """, [groupId, PGArray(newcomers)])
+            UPDATE friend_requests SET status = 1 WHERE dest_type = 2 AND status = 0 AND group_id = \(groupId) AND from_id = ANY(\(PGArray(newcomers))::bigint[])
+            """)
         try EventLog.append(db, to: newcomers, type: "group_joined",
                             payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(by)])
         try EventLog.append(db, to: existing, type: "group_members_added",
@@ -334,11 +331,11 @@ public final class GroupsFeature {
             }
             try Profile.holdSteady(db, [me])
             let request = try db.query("""
-                INSERT INTO friend_requests (from_id, dest_type, group_id, message) VALUES ($1, 2, $2, $3)
+                INSERT INTO friend_requests (from_id, dest_type, group_id, message) VALUES (\(me), 2, \(groupId), \(message))
                 ON CONFLICT (from_id, group_id) WHERE status = 0 AND dest_type = 2
                 DO UPDATE SET message = EXCLUDED.message, created_at = now()
                 RETURNING id, xmax = 0
-                """, [me, groupId, message])
+                """)
             let requestId = request[0].int64Value(0)
             // A repeated request while one is pending updates it without a new event (see requestFriend).
             if request[0].boolValue(1) {
@@ -357,8 +354,8 @@ public final class GroupsFeature {
             guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
             guard group.ownerId == c.userId else { throw HTTPError.forbidden("only the owner can accept join requests") }
             let pending = try db.query("""
-                SELECT id FROM friend_requests WHERE dest_type = 2 AND status = 0 AND group_id = $1 AND from_id = $2
-                """, [groupId, requesterId])
+                SELECT id FROM friend_requests WHERE dest_type = 2 AND status = 0 AND group_id = \(groupId) AND from_id = \(requesterId)
+                """)
             guard let requestId = pending.first?.int64(0) else { return .outcome(-1, "no such pending request") }
             if try SocialFeature.blocks(db, c.userId, requesterId) {
                 return .outcome(-1, "you block this user; unblock them first")
@@ -378,11 +375,10 @@ public final class GroupsFeature {
         let db = try c.db
         return try db.transaction {
             guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
-            let left = try db.query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2", [groupId, me])
+            let left = try db.query("DELETE FROM group_members WHERE group_id = \(groupId) AND user_id = \(me)")
             guard left.affectedRows > 0 else { return .outcome(-1, "you are not a member of this group") }
             try EventLog.append(db, to: [me], type: "group_left", payload: ["groupId": .int(groupId)])
-            let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY member_seq",
-                                         [groupId]).rows.map { $0.int64Value(0) }
+            let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = \(groupId) ORDER BY member_seq").rows.map { $0.int64Value(0) }
             if remaining.isEmpty {
                 // The last one out dissolves the group.
                 try GroupsFeature.dissolve(db, groupId)
@@ -392,7 +388,7 @@ public final class GroupsFeature {
             if group.ownerId == me {
                 newOwner = remaining[0] // the longest-standing member
             }
-            try db.query("UPDATE groups SET member_count = $2, owner_id = $3 WHERE id = $1", [groupId, remaining.count, newOwner])
+            try db.query("UPDATE groups SET member_count = \(remaining.count), owner_id = \(newOwner) WHERE id = \(groupId)")
             try EventLog.append(db, to: remaining, type: "group_member_left",
                                 payload: ["groupId": .int(groupId), "userId": .int(me)])
             if newOwner != group.ownerId {
@@ -406,11 +402,11 @@ public final class GroupsFeature {
     func getGroupById(_ c: RequestContext) throws -> Response {
         let groupId = try c.params.requiredId("groupId")
         guard let row = try c.db.query("""
-            SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, gm.user_id IS NOT NULL, \(GroupsFeature.headUrlsColumn),
+            SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, gm.user_id IS NOT NULL, \(unsafeRaw: GroupsFeature.headUrlsColumn),
                    g.need_approval
-            FROM groups g LEFT JOIN group_members gm ON gm.group_id = g.id AND gm.user_id = $2
-            WHERE g.id = $1 AND g.dissolved_at IS NULL
-            """, [groupId, c.userId]).first else { return .outcome(-1, "no such group") }
+            FROM groups g LEFT JOIN group_members gm ON gm.group_id = g.id AND gm.user_id = \(c.userId)
+            WHERE g.id = \(groupId) AND g.dissolved_at IS NULL
+            """).first else { return .outcome(-1, "no such group") }
         let isMember = row.boolValue(5)
         // Non-members see the group itself, not who is in it.
         var fields = GroupsFeature.groupJSON(groupId: row.int64Value(0), name: row.text(1), ownerId: row.int64(2),
@@ -486,8 +482,8 @@ public final class GroupsFeature {
             rows = try c.queryAsUser("""
                 SELECT g.id, g.name, g.owner_id, g.member_count
                 FROM group_name_grams n JOIN groups g ON g.id = n.group_id
-                WHERE n.gram = $1 AND g.dissolved_at IS NULL ORDER BY n.group_id DESC LIMIT 20
-                """, [text]).rows
+                WHERE n.gram = \(text) AND g.dissolved_at IS NULL ORDER BY n.group_id DESC LIMIT 20
+                """).rows
         } else {
             rows = try GroupsFeature.searchLongerText(c, text)
         }
@@ -524,22 +520,22 @@ public final class GroupsFeature {
                 FROM (
                     SELECT t.gram,
                            (SELECT count(*) FROM (SELECT FROM group_name_grams m WHERE m.gram = t.gram
-                                                  LIMIT \(gramWalkLimit + 1)) AS x) AS postings
-                    FROM unnest($2::text[]) WITH ORDINALITY AS t(gram, pos)
+                                                  LIMIT \(unsafeRaw: gramWalkLimit + 1)) AS x) AS postings
+                    FROM unnest(\(PGTextArray(grams))::text[]) WITH ORDINALITY AS t(gram, pos)
                     ORDER BY postings, t.pos LIMIT 1
                 ) AS p
                 LEFT JOIN LATERAL (
                     SELECT g.id, g.name, g.owner_id, g.member_count
                     FROM (SELECT n.group_id FROM group_name_grams n WHERE n.gram = p.gram
-                          ORDER BY n.group_id DESC LIMIT \(gramWalkLimit)) AS c
+                          ORDER BY n.group_id DESC LIMIT \(unsafeRaw: gramWalkLimit)) AS c
                     CROSS JOIN LATERAL (
                         SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
-                        WHERE g.id = c.group_id AND g.dissolved_at IS NULL AND lower(g.name) LIKE $1 OFFSET 0
+                        WHERE g.id = c.group_id AND g.dissolved_at IS NULL AND lower(g.name) LIKE \(pattern) OFFSET 0
                     ) AS g
                     ORDER BY c.group_id DESC LIMIT 20
                 ) AS w ON true
                 ORDER BY w.id DESC
-                """, [pattern, PGTextArray(grams)])
+                """)
             let found = walked.rows.filter { !$0.isNull(0) }
             if found.count == 20 || (walked.first?.int(4) ?? Int.max) <= gramWalkLimit { return found }
         }
@@ -548,9 +544,9 @@ public final class GroupsFeature {
         return try c.queryAsUser("""
             SELECT id, name, owner_id, member_count FROM (
                 SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
-                WHERE lower(g.name) LIKE $1 AND g.dissolved_at IS NULL OFFSET 0
+                WHERE lower(g.name) LIKE \(pattern) AND g.dissolved_at IS NULL OFFSET 0
             ) AS found ORDER BY id DESC LIMIT 20
-            """, [pattern]).rows
+            """).rows
     }
 
     /// The grams of `text` (lowercased) that `grams(of:)` surely gives every name whose lower() in

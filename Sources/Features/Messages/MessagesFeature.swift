@@ -67,16 +67,15 @@ public final class MessagesFeature {
     static func createDirectConversation(_ db: PGConnection, _ a: Int64, _ b: Int64) throws -> Int64? {
         let (low, high) = a < b ? (a, b) : (b, a)
         try db.query("""
-            INSERT INTO conversations (kind, user_low, user_high) VALUES (1, $1, $2) ON CONFLICT DO NOTHING
-            """, [low, high])
-        return try db.query("SELECT id FROM conversations WHERE kind = 1 AND user_low = $1 AND user_high = $2",
-                            [low, high]).first?.int64(0)
+            INSERT INTO conversations (kind, user_low, user_high) VALUES (1, \(low), \(high)) ON CONFLICT DO NOTHING
+            """)
+        return try db.query("SELECT id FROM conversations WHERE kind = 1 AND user_low = \(low) AND user_high = \(high)").first?.int64(0)
     }
 
     /// The same for a group's conversation.
     static func createGroupConversation(_ db: PGConnection, _ groupId: Int64) throws -> Int64? {
-        try db.query("INSERT INTO conversations (kind, group_id) VALUES (2, $1) ON CONFLICT DO NOTHING", [groupId])
-        return try db.query("SELECT id FROM conversations WHERE kind = 2 AND group_id = $1", [groupId]).first?.int64(0)
+        try db.query("INSERT INTO conversations (kind, group_id) VALUES (2, \(groupId)) ON CONFLICT DO NOTHING")
+        return try db.query("SELECT id FROM conversations WHERE kind = 2 AND group_id = \(groupId)").first?.int64(0)
     }
 
     /// The conversation the caller may read (a group's from the time they joined), or nil (none
@@ -252,20 +251,20 @@ public final class MessagesFeature {
         let row = try db.query("""
             WITH existing AS (
                 SELECT msg_id, seq, send_time FROM messages
-                WHERE conversation_id = $1 AND from_id = $2 AND client_msg_id = $3
+                WHERE conversation_id = \(conversationId) AND from_id = \(from) AND client_msg_id = \(clientMsgId)
             ), bump AS (
                 UPDATE conversations SET last_seq = last_seq + 1,
                     last_send_time = GREATEST((extract(epoch FROM clock_timestamp()) * 1000)::bigint, last_send_time + 1)
-                WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM existing)
+                WHERE id = \(conversationId) AND NOT EXISTS (SELECT 1 FROM existing)
                 RETURNING last_seq, last_send_time
             ), inserted AS (
                 INSERT INTO messages (conversation_id, seq, msg_id, from_id, msg_type, content, client_msg_id, send_time)
-                SELECT $1, last_seq, nextval('message_ids'), $2, $4, $5, $3, last_send_time FROM bump
+                SELECT \(conversationId), last_seq, nextval('message_ids'), \(from), \(msgType), \(content), \(clientMsgId), last_send_time FROM bump
                 RETURNING msg_id, seq, send_time
             ), recipients AS (
-                SELECT $2::bigint AS user_id WHERE $6 = 1
-                UNION SELECT $7::bigint WHERE $6 = 1
-                UNION SELECT user_id FROM group_members WHERE $6 = 2 AND group_id = $7
+                SELECT \(from)::bigint AS user_id WHERE \(destType) = 1
+                UNION SELECT \(destId)::bigint WHERE \(destType) = 1
+                UNION SELECT user_id FROM group_members WHERE \(destType) = 2 AND group_id = \(destId)
             ), bumped AS (
                 INSERT INTO user_event_cursors AS c (user_id, last_cursor)
                 SELECT r.user_id, 1 FROM recipients r, inserted ORDER BY r.user_id
@@ -273,15 +272,15 @@ public final class MessagesFeature {
                 RETURNING user_id, last_cursor
             ), events AS (
                 INSERT INTO user_events (user_id, cursor, type, payload, conversation_id, seq, silent)
-                SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, $1, i.seq,
+                SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, \(conversationId), i.seq,
                        COALESCE((SELECT s.muted FROM conversation_settings s WHERE s.user_id = b.user_id
-                                 AND s.dest_type = $6 AND s.dest_id = CASE WHEN $6 = 1 THEN $2 ELSE $7 END), false)
+                                 AND s.dest_type = \(destType) AND s.dest_id = CASE WHEN \(destType) = 1 THEN \(from) ELSE \(destId) END), false)
                 FROM bumped b, inserted i
                 RETURNING user_id
             )
             SELECT msg_id, seq, send_time, (SELECT string_agg(user_id::text, ',') FROM events) FROM inserted
             UNION ALL SELECT msg_id, seq, send_time, NULL FROM existing
-            """, [conversationId, from, clientMsgId, msgType, content, destType, destId]).first
+            """).first
         guard let row else { throw StoreError.noConversation }
         if let recipients = row.string(3) {
             EventLog.notifyAfterCommit(db, recipients.split(separator: ",").compactMap { Int64($0) })
@@ -393,10 +392,10 @@ public final class MessagesFeature {
         // Never backwards, never past the last message.
         try c.db.query("""
             INSERT INTO conversation_reads (user_id, conversation_id, read_seq)
-            SELECT $1, $2, LEAST($3, last_seq) FROM conversations WHERE id = $2
+            SELECT \(c.userId), \(conversation.id), LEAST(\(seq), last_seq) FROM conversations WHERE id = \(conversation.id)
             ON CONFLICT (user_id, conversation_id)
             DO UPDATE SET read_seq = GREATEST(conversation_reads.read_seq, EXCLUDED.read_seq)
-            """, [c.userId, conversation.id, seq])
+            """)
         return .ok()
     }
 

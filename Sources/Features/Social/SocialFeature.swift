@@ -12,7 +12,7 @@ public protocol GroupRequests: AnyObject {
     func requestJoin(_ c: RequestContext, groupId: Int64, message: String) throws -> Response
     func acceptJoin(_ c: RequestContext, requesterId: Int64, groupId: Int64) throws -> Response
     /// The statement listing a user's groups, rendered by `renderGroupsOf`.
-    func groupsOfStatement(_ userId: Int64) -> (sql: String, params: [PGBindable?])
+    func groupsOfStatement(_ userId: Int64) -> SQL
     func renderGroupsOf(_ result: PGResult, db: PGConnection) throws -> [UInt8]
 }
 
@@ -73,30 +73,29 @@ public final class SocialFeature {
     /// Serialises every change to one pair of users (the two-key advisory lock space is ours alone).
     static func lockPair(_ db: PGConnection, _ a: Int64, _ b: Int64) throws {
         let (low, high) = a < b ? (a, b) : (b, a)
-        try db.query("SELECT pg_advisory_xact_lock($1::integer, $2::integer)",
-                     [Int32(truncatingIfNeeded: low), Int32(truncatingIfNeeded: high)])
+        try db.query("SELECT pg_advisory_xact_lock(\(Int32(truncatingIfNeeded: low))::integer, \(Int32(truncatingIfNeeded: high))::integer)")
     }
 
     public static func areFriends(_ db: PGConnection, _ a: Int64, _ b: Int64) throws -> Bool {
-        try !db.query("SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2", [a, b]).isEmpty
+        try !db.query("SELECT 1 FROM friendships WHERE user_id = \(a) AND friend_id = \(b)").isEmpty
     }
 
     /// True when `blocker` blocks `blocked`.
     public static func blocks(_ db: PGConnection, _ blocker: Int64, _ blocked: Int64) throws -> Bool {
-        try !db.query("SELECT 1 FROM blocks WHERE user_id = $1 AND blocked_id = $2", [blocker, blocked]).isEmpty
+        try !db.query("SELECT 1 FROM blocks WHERE user_id = \(blocker) AND blocked_id = \(blocked)").isEmpty
     }
 
     static func makeFriends(_ db: PGConnection, _ a: Int64, _ b: Int64) throws {
         try Profile.holdSteady(db, [a, b])
         try db.query("""
-            INSERT INTO friendships (user_id, friend_id) VALUES ($1, $2), ($2, $1) ON CONFLICT DO NOTHING
-            """, [a, b])
+            INSERT INTO friendships (user_id, friend_id) VALUES (\(a), \(b)), (\(b), \(a)) ON CONFLICT DO NOTHING
+            """)
         RelationCache.forget([a, b], db: db)
         // Whatever either had pending towards the other is settled now.
         try db.query("""
             UPDATE friend_requests SET status = 1
-            WHERE dest_type = 1 AND status = 0 AND ((from_id = $1 AND to_user_id = $2) OR (from_id = $2 AND to_user_id = $1))
-            """, [a, b])
+            WHERE dest_type = 1 AND status = 0 AND ((from_id = \(a) AND to_user_id = \(b)) OR (from_id = \(b) AND to_user_id = \(a)))
+            """)
         try EventLog.append(db, to: [a], type: "friend_added", payload: ["userId": .int(b)])
         try EventLog.append(db, to: [b], type: "friend_added", payload: ["userId": .int(a)])
     }
@@ -113,26 +112,26 @@ public final class SocialFeature {
         let db = try c.db
         return try db.transaction {
             try SocialFeature.lockPair(db, me, destId)
-            guard let dest = try db.query("SELECT need_auth FROM users WHERE id = $1", [destId]).first else {
+            guard let dest = try db.query("SELECT need_auth FROM users WHERE id = \(destId)").first else {
                 return .outcome(-1, "no such user")
             }
             if try SocialFeature.areFriends(db, me, destId) { return .outcome(-1, "already friends") }
             if try SocialFeature.blocks(db, destId, me) { return .outcome(-1, "this user does not accept your requests") }
             if try SocialFeature.blocks(db, me, destId) { return .outcome(-1, "you block this user; unblock them first") }
             let theyAsked = try !db.query("""
-                SELECT 1 FROM friend_requests WHERE dest_type = 1 AND status = 0 AND from_id = $1 AND to_user_id = $2
-                """, [destId, me]).isEmpty
+                SELECT 1 FROM friend_requests WHERE dest_type = 1 AND status = 0 AND from_id = \(destId) AND to_user_id = \(me)
+                """).isEmpty
             if theyAsked || !dest.boolValue(0) {
                 try SocialFeature.makeFriends(db, me, destId)
                 return .outcome(2, "you are now friends")
             }
             try Profile.holdSteady(db, [me])
             let request = try db.query("""
-                INSERT INTO friend_requests (from_id, dest_type, to_user_id, message) VALUES ($1, 1, $2, $3)
+                INSERT INTO friend_requests (from_id, dest_type, to_user_id, message) VALUES (\(me), 1, \(destId), \(message))
                 ON CONFLICT (from_id, to_user_id) WHERE status = 0 AND dest_type = 1
                 DO UPDATE SET message = EXCLUDED.message, created_at = now()
                 RETURNING id, xmax = 0
-                """, [me, destId, message])
+                """)
             let requestId = request[0].int64Value(0)
             // Asking again while the request is pending updates it (message, time) without a new
             // event: the other side hears of a request once, however often it is sent.
@@ -158,13 +157,12 @@ public final class SocialFeature {
         return try db.transaction {
             try SocialFeature.lockPair(db, me, destId)
             let pending = try db.query("""
-                SELECT id FROM friend_requests WHERE dest_type = 1 AND status = 0 AND from_id = $1 AND to_user_id = $2
-                """, [destId, me])
+                SELECT id FROM friend_requests WHERE dest_type = 1 AND status = 0 AND from_id = \(destId) AND to_user_id = \(me)
+                """)
             guard let requestId = pending.first?.int64(0) else { return .outcome(-1, "no such pending request") }
             if try SocialFeature.blocks(db, me, destId) { return .outcome(-1, "you block this user; unblock them first") }
             try SocialFeature.makeFriends(db, me, destId)
-            try db.query("UPDATE friendships SET friend_group_id = $3 WHERE user_id = $1 AND friend_id = $2",
-                         [me, destId, friendGroupId])
+            try db.query("UPDATE friendships SET friend_group_id = \(friendGroupId) WHERE user_id = \(me) AND friend_id = \(destId)")
             try EventLog.append(db, to: [destId], type: "request_accepted",
                                 payload: ["requestId": .int(requestId), "userId": .int(me), "destType": 1])
             return .ok()
@@ -178,8 +176,8 @@ public final class SocialFeature {
         return try db.transaction {
             try SocialFeature.lockPair(db, me, destId)
             let removed = try db.query("""
-                DELETE FROM friendships WHERE (user_id = $1 AND friend_id = $2) OR (user_id = $2 AND friend_id = $1)
-                """, [me, destId])
+                DELETE FROM friendships WHERE (user_id = \(me) AND friend_id = \(destId)) OR (user_id = \(destId) AND friend_id = \(me))
+                """)
             guard removed.affectedRows > 0 else { return .outcome(-1, "not your friend") }
             RelationCache.forget([me, destId], db: db)
             try EventLog.append(db, to: [destId], type: "friend_removed", payload: ["userId": .int(me)])
@@ -192,8 +190,7 @@ public final class SocialFeature {
         let destId = try c.params.requiredId("destId")
         guard let remark = try c.params.string("remark", maxLength: 32) else { throw HTTPError.missing("remark") }
         let db = try c.db
-        let updated = try db.query("UPDATE friendships SET remark = $3 WHERE user_id = $1 AND friend_id = $2",
-                                   [c.userId, destId, remark])
+        let updated = try db.query("UPDATE friendships SET remark = \(remark) WHERE user_id = \(c.userId) AND friend_id = \(destId)")
         RelationCache.forget([c.userId], db: db)
         return updated.affectedRows > 0 ? .ok() : .outcome(-1, "not your friend")
     }
@@ -207,22 +204,22 @@ public final class SocialFeature {
         let db = try c.db
         return try db.transaction {
             try SocialFeature.lockPair(db, me, blockId)
-            guard try !db.query("SELECT 1 FROM users WHERE id = $1", [blockId]).isEmpty else {
+            guard try !db.query("SELECT 1 FROM users WHERE id = \(blockId)").isEmpty else {
                 return .outcome(-1, "no such user")
             }
-            try db.query("INSERT INTO blocks (user_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [me, blockId])
+            try db.query("INSERT INTO blocks (user_id, blocked_id) VALUES (\(me), \(blockId)) ON CONFLICT DO NOTHING")
             RelationCache.forget([me], db: db)
             // Pending requests between the two are withdrawn, both ways: a blocked user cannot ask
             // you, and cannot accept an old request of yours either.
             try db.query("""
                 UPDATE friend_requests SET status = 2 WHERE dest_type = 1 AND status = 0
-                AND ((from_id = $2 AND to_user_id = $1) OR (from_id = $1 AND to_user_id = $2))
-                """, [me, blockId])
+                AND ((from_id = \(blockId) AND to_user_id = \(me)) OR (from_id = \(me) AND to_user_id = \(blockId)))
+                """)
             // So are their requests to join groups you own.
             try db.query("""
-                UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND from_id = $2
-                AND group_id IN (SELECT id FROM groups WHERE owner_id = $1)
-                """, [me, blockId])
+                UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND from_id = \(blockId)
+                AND group_id IN (SELECT id FROM groups WHERE owner_id = \(me))
+                """)
             return .ok()
         }
     }
@@ -230,7 +227,7 @@ public final class SocialFeature {
     func removeBlack(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
         let db = try c.db
-        try db.query("DELETE FROM blocks WHERE user_id = $1 AND blocked_id = $2", [c.userId, destId])
+        try db.query("DELETE FROM blocks WHERE user_id = \(c.userId) AND blocked_id = \(destId)")
         RelationCache.forget([c.userId], db: db)
         return .ok()
     }
@@ -250,9 +247,9 @@ public final class SocialFeature {
         let receiveTip = try c.params.requiredInt("receiveTip", in: 0...1)
         guard let target = try conversationTarget(c) else { return .outcome(-1, "no such conversation") }
         try c.db.query("""
-            INSERT INTO conversation_settings (user_id, dest_type, dest_id, muted) VALUES ($1, $2, $3, $4)
+            INSERT INTO conversation_settings (user_id, dest_type, dest_id, muted) VALUES (\(c.userId), \(target.destType), \(target.destId), \(receiveTip == 0))
             ON CONFLICT (user_id, dest_type, dest_id) DO UPDATE SET muted = EXCLUDED.muted
-            """, [c.userId, target.destType, target.destId, receiveTip == 0])
+            """)
         return .ok()
     }
 
@@ -263,10 +260,10 @@ public final class SocialFeature {
         guard let target = try conversationTarget(c) else { return .outcome(-1, "no such conversation") }
         try c.db.query("""
             INSERT INTO conversation_settings (user_id, dest_type, dest_id, pinned, pinned_at)
-            VALUES ($1, $2, $3, $4, CASE WHEN $4 THEN now() END)
+            VALUES (\(c.userId), \(target.destType), \(target.destId), \(pinned), CASE WHEN \(pinned) THEN now() END)
             ON CONFLICT (user_id, dest_type, dest_id)
             DO UPDATE SET pinned = EXCLUDED.pinned, pinned_at = EXCLUDED.pinned_at
-            """, [c.userId, target.destType, target.destId, pinned])
+            """)
         return .ok()
     }
 

@@ -381,8 +381,8 @@ struct UploadQuota {
             guard bytes > 0, let db = try? c.db else { return }
             do {
                 try db.query("""
-                    UPDATE upload_usage SET bytes = greatest(bytes - $2, 0) WHERE user_id = $1 AND day = (now() AT TIME ZONE 'UTC')::date
-                    """, [c.userId, bytes])
+                    UPDATE upload_usage SET bytes = greatest(bytes - \(bytes), 0) WHERE user_id = \(c.userId) AND day = (now() AT TIME ZONE 'UTC')::date
+                    """)
             } catch {
                 Log.warn("upload.quota_refund_failed", ["error": String(describing: error)])
             }
@@ -394,11 +394,11 @@ struct UploadQuota {
         let exceeded = HTTPError.tooManyRequests("daily upload quota exceeded", retryAfterSeconds: UploadQuota.secondsUntilTomorrow())
         guard Int64(bytes) <= bytesPerDay else { throw exceeded }
         let rows = try c.db.query("""
-            INSERT INTO upload_usage AS u (user_id, day, bytes) VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $2)
+            INSERT INTO upload_usage AS u (user_id, day, bytes) VALUES (\(c.userId), (now() AT TIME ZONE 'UTC')::date, \(Int64(bytes)))
             ON CONFLICT (user_id, day) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes
-            WHERE u.bytes + EXCLUDED.bytes <= $3
+            WHERE u.bytes + EXCLUDED.bytes <= \(bytesPerDay)
             RETURNING u.bytes
-            """, [c.userId, Int64(bytes), bytesPerDay])
+            """)
         guard !rows.isEmpty else { throw exceeded }
         return Reservation(bytes: Int64(bytes))
     }
