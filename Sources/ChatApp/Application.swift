@@ -32,13 +32,11 @@ public enum Application {
         let relations = RelationCache(budgetBytes: config.profileCacheMiB << 19)
         accounts.cachedRelation = relations.relation(of:to:)
         accounts.relationFill = relations.fill(for:)
-        groups.sessionFromCopy = accounts.sessionFromCopy
         groups.friendIds = relations.friendIds(of:)
         groups.relationFill = relations.fill(for:)
         accounts.profileDependents.append(GroupsFeature.forgetMemberLists(of:db:))
         accounts.readyContributors.append { context in social.readyPart(context) }
         let messages = MessagesFeature(unreadCacheBytes: listCacheBytes / 16)
-        messages.sessionFromCopy = accounts.sessionFromCopy
         messages.cachedRelation = relations.relation(of:to:)
         messages.relationFill = relations.fill(for:)
         messages.sendLimiter = LocalRateLimiter(limit: config.sendMsgLimit)
@@ -58,10 +56,7 @@ public enum Application {
     /// The responder, and the uploads feature, whose temporary files the worker sweeps.
     public static func makeResponder(config: Config) -> (Responder, UploadsFeature) {
         let (router, accounts, uploads) = makeRouter(config: config)
-        let responder = Responder(router: router, maxFormBytes: config.maxFormBytes) { context, token in
-            try accounts.authenticate(context, token: token)
-        }
-        responder.sessions = SessionStatements()
+        let responder = Responder(router: router, maxFormBytes: config.maxFormBytes, sessions: accounts.sessionChecks)
         responder.databaseWaitNanos = UInt64(config.dbWaitMs) * 1_000_000
         return (responder, uploads)
     }

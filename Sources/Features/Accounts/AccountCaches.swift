@@ -10,7 +10,7 @@ import ChatSecurity
 /// `p`; see docs/caching.md).
 public final class AccountCaches: @unchecked Sendable {
     /// A session's use is recorded when the last one this worker knows of is older than this
-    /// (as `Sessions.liveSessionSQL`'s `stale`).
+    /// (as `Sessions.live`'s `who_stale`).
     static let touchAfterNanos: UInt64 = 60 * 1_000_000_000
 
     struct Session {
@@ -73,13 +73,13 @@ public final class AccountCaches: @unchecked Sendable {
 
     // MARK: profiles
 
-    /// Keeps the profile in `row` (Profile.columns from `offset`) read at `version`.
-    func storeProfile(_ row: PGRow, offset: Int, version: Int64) {
+    /// Keeps the profile in `row` read at `version`, written by `Profile`'s one writer.
+    func storeProfile(_ row: PGRow, _ columns: Profile.Columns, version: Int64) throws {
         var revealed = JSONWriter(capacity: 256), masked = JSONWriter(capacity: 256)
-        Profile.writeFields(row, offset: offset, revealMobile: true, into: &revealed)
-        Profile.writeFields(row, offset: offset, revealMobile: false, into: &masked)
+        try Profile.writeFields(row, columns, revealMobile: true, into: &revealed)
+        try Profile.writeFields(row, columns, revealMobile: false, into: &masked)
         profiles.store(RenderedProfile(revealed: revealed.bytes, masked: masked.bytes),
-                       for: row.int64Value(offset), version: version)
+                       for: try row[columns.userId], version: version)
     }
 
     /// Ends every worker's copies of `userId`'s profile once the current change commits.

@@ -70,6 +70,7 @@ public final class AccountsFeature {
         self.config = config
         // Half of getUserById's cache memory; Application gives the relations the other half.
         caches = AccountCaches(budgetBytes: config.profileCacheMiB << 19)
+        sessionChecks = SessionChecks(caches: caches)
         self.codes = VerificationCodes(secret: config.secretKey, sender: sender, allowedPrefixes: config.smsAllowedPrefixes,
                                        intervalSeconds: config.smsPerNumberIntervalSeconds, perDay: config.smsPerNumberPerDay)
         self.limiter = RateLimiter(config: config)
@@ -101,9 +102,7 @@ public final class AccountsFeature {
     ]
 
     /// The session check handed to the request pipeline.
-    public func authenticate(_ context: RequestContext, token: String) throws -> Int64 {
-        try Sessions.authenticate(token: token, db: context.db)
-    }
+    public let sessionChecks: SessionChecks
 
     // MARK: codes, registration, login
 
@@ -199,7 +198,7 @@ public final class AccountsFeature {
         guard let token else { return .outcome(3, "wrong password") }
         let profile = try loadProfile(userId, db: db)
         Log.info("account.login", ["uid": userId, "device": device])
-        return .ok(["token": .string(token), "userId": .int(userId), "user": profile?.json(revealMobile: true) ?? .null])
+        return .ok(["token": .string(token), "userId": .int(userId), "user": profile])
     }
 
     func findPwd(_ c: RequestContext) throws -> Response {
@@ -235,34 +234,28 @@ public final class AccountsFeature {
 
     func ready(_ c: RequestContext) throws -> Response {
         let parts = readyContributors.map { $0(c) }
-        let columns = "\(Profile.columns), u.pay_pwd_hash IS NOT NULL"
-            + parts.flatMap(\.userColumns).map { ", " + $0 }.joined()
-        let db = try c.db
+        let partColumns = parts.flatMap(\.userColumns).map { column -> SQL in ", \(column)" }
         // The session check and the user's row with the parts' columns: one statement.
-        let (who, whoParam) = SessionStatements.whoCTE(c)
-        let user = try db.query("""
-            WITH who AS (\(who))
-            SELECT who.id, who.stale, \(columns) FROM who JOIN users u ON u.id = who.id
-            """, [whoParam])
-        try c.adoptSession(whoRow: user.first)
+        let user = try c.db.query("""
+            WITH who AS (\(c.who))
+            SELECT who.who_id, who.who_stale, \(Profile.columns), u.pay_pwd_hash IS NOT NULL AS has_pay_pwd\
+            \(SQL.joined(partColumns, separator: ""))
+            FROM who JOIN users u ON u.id = who.who_id
+            """)
+        try c.adoptSession(from: user.first)
         guard let row = user.first else { throw HTTPError.unauthorized }
-        let profile = Profile(row: row, offset: 2)
+        let profile = try Profile.Columns(user)
         var data: [(String, JSON)] = [
-            ("user", profile.json(revealMobile: true)),
+            ("user", try Profile.json(row, profile, revealMobile: true)),
             ("friends", []), ("groups", []), ("tops", []), ("ignores", []), ("blocks", []),
             ("requests", []), ("unread", []),
-            ("hasPayPwd", .bool(row.boolValue(2 + Profile.columnCount))),
-            ("isAuth", .int(profile.isAuth)),
+            ("hasPayPwd", .bool(try row.decode("has_pay_pwd"))),
+            ("isAuth", .int(try row[profile.authStatus])),
         ]
-        var plans: [ReadyPlan] = []
-        var nextColumn = 3 + Profile.columnCount
-        for part in parts {
-            plans.append(try part.plan(ReadyInput(userId: row.int64Value(0), user: row, firstColumn: nextColumn)))
-            nextColumn += part.userColumns.count
-        }
+        let plans = try parts.map { try $0.plan(ReadyInput(userId: c.userId, user: row)) }
         // Whatever the parts could not take from their caches: one more round trip, if anything.
         let statements = plans.flatMap(\.statements)
-        let results = statements.isEmpty ? [] : try db.pipeline(statements)
+        let results = statements.isEmpty ? [] : try c.db.pipeline(statements)
         var nextResult = 0
         for plan in plans {
             try plan.fill(Array(results[nextResult..<(nextResult + plan.statements.count)]), &data)
@@ -287,12 +280,13 @@ public final class AccountsFeature {
         let db = try c.db
         // COALESCE keeps the columns that were not sent; the statement text stays constant.
         try db.query("""
-            UPDATE users SET city = COALESCE($2, city), name = COALESCE($3, name), nick_name = COALESCE($4, nick_name),
-                province = COALESCE($5, province), sex = COALESCE($6, sex), sign = COALESCE($7, sign), updated_at = now()
-            WHERE id = $1
-            """, [c.userId] + values.map { $0 as PGBindable? })
+            UPDATE users SET city = COALESCE(\(values[0]), city), name = COALESCE(\(values[1]), name),
+                nick_name = COALESCE(\(values[2]), nick_name), province = COALESCE(\(values[3]), province),
+                sex = COALESCE(\(values[4]), sex), sign = COALESCE(\(values[5]), sign), updated_at = now()
+            WHERE id = \(c.userId)
+            """)
         try profileChanged(c.userId, db: db)
-        return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
+        return .ok(try loadProfile(c.userId, db: db))
     }
 
     func updateHead(_ c: RequestContext) throws -> Response {
@@ -301,7 +295,7 @@ public final class AccountsFeature {
         let db = try c.db
         try db.query("UPDATE users SET head_url = \(url), updated_at = now() WHERE id = \(c.userId)")
         try profileChanged(c.userId, db: db)
-        return .ok(try loadProfile(c.userId, db: db)?.json(revealMobile: true) ?? .null)
+        return .ok(try loadProfile(c.userId, db: db))
     }
 
     /// An avatar is either a file this server stored (its `/uploads/YYYY/MM/name.ext` path or URL)
@@ -364,15 +358,15 @@ public final class AccountsFeature {
         try limiter.hit([("query_user.per_user", String(c.userId)), ("query_user.per_mobile", mobile),
                          ("query_user.per_address", c.request.remoteAddress)], db: try c.db)
         // The profile and whether it is a friend's (to show the mobile in full) in one statement.
-        let relationSQL = relationColumns?("$1::bigint", "u.id")
+        let relation = relationColumns?("\(c.userId)::bigint", "u.id")
         let rows = try c.db.query("""
-            SELECT \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? ", NULL")
-            FROM users u \(relationSQL?.joins ?? "") WHERE u.mobile = $2 AND u.search_mobile AND $1::bigint > 0
-            """, [c.userId, mobile])
+            SELECT \(Profile.columns), \(relation?.columns ?? "NULL AS relation_remark")
+            FROM users u \(relation?.joins ?? "") WHERE u.mobile = \(mobile) AND u.search_mobile
+            """)
         guard let row = rows.first else { return .ok(.null) }
-        let profile = Profile(row: row)
-        let isFriend = !row.isNull(Profile.columnCount)
-        return .ok(profile.json(revealMobile: profile.userId == c.userId || isFriend))
+        let profile = try Profile.Columns(rows)
+        let isFriend = try row.decode("relation_remark", as: String?.self) != nil
+        return .ok(try Profile.json(row, profile, revealMobile: try row[profile.userId] == c.userId || isFriend))
     }
 
     /// Answers from this worker's copies when it holds the session, the profile and the caller's
@@ -381,10 +375,9 @@ public final class AccountsFeature {
     /// caller's relations to keep, in the same round trip.
     func getUserById(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
-        let sessionToKeep = try sessionFromCopy(c)
         let hasRelation = relationColumns != nil
         var relationToFill: PGConnection.Rider?
-        if c.unresolvedSessionToken == nil {
+        if !c.isSessionPending {
             let me = c.userId
             let relation = hasRelation ? cachedRelation?(me, destId) : (false, [], false)
             if let relation, let profile = caches.profiles.value(destId) {
@@ -396,65 +389,26 @@ public final class AccountsFeature {
             if hasRelation, relation == nil { relationToFill = relationFill?(me) }
         }
         let profileVersion = caches.profiles.version(of: destId)
-        let db = try c.db
-        let row: PGRow?
-        if let token = c.unresolvedSessionToken {
-            // The session check, the profile and the relation in ONE statement.
-            // No row: no live session (401); a row with a NULL user id: no such user.
-            let relationSQL = relationColumns?("live.user_id", "u.id")
-            let result = try db.query("""
-                SELECT live.user_id, live.stale,
-                       \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
-                FROM (\(Sessions.liveSessionSQL)) AS live
-                LEFT JOIN users u ON u.id = $2 \(relationSQL?.joins ?? "")
-                """, [sessionToKeep.map { PGBytes($0.tokenHash) } ?? SessionStatements().tokenParameter(token), destId])
-            try c.adoptSession(whoRow: result.first)
-            sessionToKeep?.keep(result.first)
-            row = result.first
-        } else {
-            let relationSQL = relationColumns?("$1::bigint", "u.id")
-            let statement = ("""
-                SELECT $1::bigint, false, \(Profile.columns)\(relationSQL.map { ", " + $0.columns } ?? "")
-                FROM users u \(relationSQL?.joins ?? "") WHERE u.id = $2
-                """, [c.userId, destId] as [PGBindable?])
-            row = try db.query(statement, riders: relationToFill.map { [$0] } ?? []).first
-        }
-        guard let row, !row.isNull(2) else { return .outcome(-1, "no such user") }
-        if let profileVersion { caches.storeProfile(row, offset: 2, version: profileVersion) }
-        let extra = 2 + Profile.columnCount
-        let isFriend = hasRelation && !row.isNull(extra)
+        // The session check (while pending), the profile and the relation in ONE statement. No
+        // row: no live session (401); a row with a NULL user id: no such user.
+        let relation = relationColumns?("who.who_id", "u.id")
+        let statement: SQL = """
+            WITH who AS (\(c.who))
+            SELECT who.who_id, who.who_stale, \(Profile.columns)\(relation.map { ", \($0.columns)" } ?? "")
+            FROM who LEFT JOIN users u ON u.id = \(destId) \(relation?.joins ?? "")
+            """
+        let result = try c.db.query(statement, riders: relationToFill.map { [$0] } ?? [])
+        try c.adoptSession(from: result.first)
+        let profile = try Profile.Columns(result)
+        guard let row = result.first, !row.isNull(profile.userId) else { return .outcome(-1, "no such user") }
+        if let profileVersion { try caches.storeProfile(row, profile, version: profileVersion) }
+        let remark = hasRelation ? try result.column("relation_remark", as: String?.self) : nil
+        let isFriend = try remark.map { try row[$0] != nil } ?? false
+        let blocked: Bool = hasRelation ? try row.decode("relation_blocked") : false
         return .ok(.bytes(try userByIdAnswer(c, destId: destId, isFriend: isFriend,
-                                             profile: { Profile.writeFields(row, offset: 2, revealMobile: destId == c.userId || isFriend, into: &$0) },
-                                             remark: { w in if hasRelation { row.withBytes(extra) { w.string(utf8: $0) } } else { w.raw("\"\"") } },
-                                             blocked: hasRelation && row.boolValue(extra + 1))))
-    }
-
-    /// A session this worker may keep: the token's hash and the version read before the
-    /// statement that checks it.
-    public struct SessionToKeep {
-        let tokenHash: [UInt8]
-        let version: Int64
-        let caches: AccountCaches
-
-        /// Keeps the session that statement found (its `who` row: user id, stale), if it found one.
-        public func keep(_ whoRow: PGRow?) {
-            guard let whoRow, !whoRow.isNull(0) else { return }
-            caches.storeSession(tokenHash: tokenHash, userId: whoRow.int64Value(0), touched: whoRow.boolValue(1), version: version)
-        }
-    }
-
-    /// For a route that checks the session in its own statement (`authInQuery`): authenticates
-    /// `c` from this worker's copy of the session when it is current (then
-    /// `c.unresolvedSessionToken` is nil, and nil is returned); otherwise returns how to keep the
-    /// session that the statement will read (nil when nothing may be kept).
-    public func sessionFromCopy(_ c: RequestContext) throws -> SessionToKeep? {
-        guard let token = c.unresolvedSessionToken, caches.isEnabled, Sessions.isWellFormed(token) else { return nil }
-        let tokenHash = Sessions.hash(token)
-        if let session = caches.session(tokenHash: tokenHash) {
-            try c.adoptSession(userId: session.userId, refreshNeeded: session.touchNeeded)
-            return nil
-        }
-        return caches.sessionVersion(tokenHash: tokenHash).map { SessionToKeep(tokenHash: tokenHash, version: $0, caches: caches) }
+                                             profile: { try Profile.writeFields(row, profile, revealMobile: destId == c.userId || isFriend, into: &$0) },
+                                             remark: { w in if let remark { row.withBytes(remark) { w.string(utf8: $0) } } else { w.raw("\"\"") } },
+                                             blocked: blocked)))
     }
 
     /// After a change of `userId`'s Profile columns (inside its transaction, if any): ends every
@@ -466,12 +420,12 @@ public final class AccountsFeature {
 
     /// getUserById's `data`, written straight out (the hottest authenticated read: no JSON tree,
     /// no Strings).
-    private func userByIdAnswer(_ c: RequestContext, destId: Int64, isFriend: Bool, profile: (inout JSONWriter) -> Void,
+    private func userByIdAnswer(_ c: RequestContext, destId: Int64, isFriend: Bool, profile: (inout JSONWriter) throws -> Void,
                                 remark: (inout JSONWriter) -> Void, blocked: Bool) throws -> [UInt8] {
         let album = try albumLookup?(c, destId) ?? []
         var w = JSONWriter(capacity: 512)
         w.raw("{\"user\":{")
-        profile(&w)
+        try profile(&w)
         w.raw("},\"isFriend\":")
         w.bool(isFriend)
         w.raw(",\"remark\":")
@@ -484,8 +438,11 @@ public final class AccountsFeature {
         return w.bytes
     }
 
-    func loadProfile(_ userId: Int64, db: PGConnection) throws -> Profile? {
-        try db.query("SELECT \(unsafeRaw: Profile.columns) FROM users u WHERE u.id = \(userId)").first.map { Profile(row: $0) }
+    /// The user's own profile (mobile in full), or null.
+    func loadProfile(_ userId: Int64, db: PGConnection) throws -> JSON {
+        let result = try db.query("SELECT \(Profile.columns) FROM users u WHERE u.id = \(userId)")
+        guard let row = result.first else { return .null }
+        return try Profile.json(row, try Profile.Columns(result), revealMobile: true)
     }
 
     // MARK: operator actions

@@ -48,28 +48,31 @@ public struct RateLimiter {
         return out.sorted { $0.bucket < $1.bucket }
     }
 
-    /// The upsert that counts one hit in each bucket and returns (bucket, hits, seconds left).
-    static let hitSQL = """
+    /// The upsert that counts one hit in each bucket and returns each bucket's hits and seconds left.
+    static func hitSQL(buckets: [String], seconds: [Int64]) -> SQL {
+        """
         INSERT INTO rate_limit_hits AS r (bucket, window_end, hits)
         SELECT t.bucket, now() + make_interval(secs => t.secs::double precision), 1
-        FROM unnest($1::text[], $2::bigint[]) AS t(bucket, secs) ORDER BY t.bucket
+        FROM unnest(\(PGTextArray(buckets))::text[], \(PGArray(seconds))::bigint[]) AS t(bucket, secs) ORDER BY t.bucket
         ON CONFLICT (bucket) DO UPDATE
         SET hits = CASE WHEN r.window_end <= now() THEN 1 ELSE r.hits + 1 END,
             window_end = CASE WHEN r.window_end <= now() THEN EXCLUDED.window_end ELSE r.window_end END
-        RETURNING r.bucket, r.hits, GREATEST(1, ceil(extract(epoch FROM r.window_end - now())))::bigint
+        RETURNING r.bucket, r.hits, GREATEST(1, ceil(extract(epoch FROM r.window_end - now())))::bigint AS seconds_left
         """
+    }
 
     /// Counts one request against each subject's limit; throws 429 with `Retry-After` (the
     /// longest wait of the limits it is over) when any is exceeded.
     public func hit(_ subjects: [Subject], db: PGConnection) throws {
         let buckets = buckets(subjects)
         guard !buckets.isEmpty else { return }
-        let rows = try db.query(RateLimiter.hitSQL, [PGTextArray(buckets.map(\.bucket)), PGArray(buckets.map { Int64($0.seconds) })])
+        let rows = try db.query(RateLimiter.hitSQL(buckets: buckets.map(\.bucket), seconds: buckets.map { Int64($0.seconds) }))
         var retryAfter = 0
         for row in rows.rows {
-            let bucket = row.text(0)
+            let bucket: String = try row.decode("bucket")
             guard let limit = buckets.first(where: { $0.bucket == bucket }) else { continue }
-            if row.int64Value(1) > Int64(limit.count) { retryAfter = max(retryAfter, Int(row.int64Value(2))) }
+            let hits: Int64 = try row.decode("hits")
+            if hits > Int64(limit.count) { retryAfter = max(retryAfter, try row.decode("seconds_left")) }
         }
         if retryAfter > 0 {
             throw HTTPError.tooManyRequests("too many requests; try again later", retryAfterSeconds: retryAfter)

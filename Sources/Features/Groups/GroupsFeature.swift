@@ -21,11 +21,9 @@ public final class GroupsFeature {
     /// Rendered member lists and avatar arrays of this worker process.
     let lists: GroupListCache
 
-    /// getGroupMember from this worker's copies (see docs/caching.md), set by `Application`: the
-    /// caller's session from the accounts feature's copy (adopting it, or telling how to keep the
-    /// one the statement reads), whether someone is the caller's friend from the social feature's
-    /// copy of the caller's relations (ascending), and the statement that fills that copy.
-    public var sessionFromCopy: ((RequestContext) throws -> AccountsFeature.SessionToKeep?)?
+    /// getGroupMember from this worker's copies (see docs/caching.md), set by `Application`:
+    /// whether someone is the caller's friend from the social feature's copy of the caller's
+    /// relations (ascending), and the statement that fills that copy.
     public var friendIds: ((_ me: Int64) -> [Int64]?)?
     public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
 
@@ -145,13 +143,13 @@ public final class GroupsFeature {
 
     /// The caller's groups, for `ready`: each with its member list's version, which says whether
     /// the avatars rendered earlier (`lists.headUrls`) are still right.
-    public func groupsOfStatement(_ userId: Int64) -> (sql: String, params: [PGBindable?]) {
-        ("""
-            SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, COALESCE(v.version, 0)
-            FROM group_members gm JOIN groups g ON g.id = gm.group_id
-            LEFT JOIN member_list_versions v ON v.group_id = g.id
-            WHERE gm.user_id = $1 AND g.dissolved_at IS NULL ORDER BY gm.joined_at, g.id
-            """, [userId])
+    public func groupsOfStatement(_ userId: Int64) -> SQL {
+        """
+        SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, COALESCE(v.version, 0) AS list_version
+        FROM group_members gm JOIN groups g ON g.id = gm.group_id
+        LEFT JOIN member_list_versions v ON v.group_id = g.id
+        WHERE gm.user_id = \(userId) AND g.dissolved_at IS NULL ORDER BY gm.joined_at, g.id
+        """
     }
 
     /// `ready.groups` from `groupsOfStatement`'s result; the avatars missing from the cache are
@@ -422,9 +420,8 @@ public final class GroupsFeature {
         _ = try c.params.string("version", maxLength: 64) // accepted and ignored, as the contract says
         // From this worker's copies when the session, the group and the caller's friends are all
         // held and current: no round trip at all.
-        let sessionToKeep = try sessionFromCopy?(c)
         var relationToFill: PGConnection.Rider?
-        if c.unresolvedSessionToken == nil, lists.copies.isEnabled {
+        if !c.isSessionPending, lists.copies.isEnabled {
             let me = c.userId
             let friends = friendIds?(me)
             if let friends, let group = lists.copies.value(groupId) {
@@ -442,33 +439,34 @@ public final class GroupsFeature {
         // whether the caller is a member, and the caller's friends (whose mobiles the answer shows
         // in full). No row: no live session (401); NULL group columns: no such group.
         // The version is read before the list (below), never after: see VersionedCache.
-        let (who, whoParam) = SessionStatements.whoCTE(c)
-        let statement = ("""
-            WITH who AS (\(who))
-            SELECT who.id, who.stale,
-                   g.owner_id, COALESCE((SELECT v.version FROM member_list_versions v WHERE v.group_id = g.id), 0),
-                   EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = who.id),
-                   ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = who.id ORDER BY f.friend_id)
-            FROM who LEFT JOIN groups g ON g.id = $2 AND g.dissolved_at IS NULL
-            """, [whoParam, groupId] as [PGBindable?])
+        let statement: SQL = """
+            WITH who AS (\(c.who))
+            SELECT who.who_id, who.who_stale, g.id AS group_id, g.owner_id,
+                   COALESCE((SELECT v.version FROM member_list_versions v WHERE v.group_id = g.id), 0) AS list_version,
+                   EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = who.who_id) AS is_member,
+                   ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = who.who_id ORDER BY f.friend_id) AS friend_ids
+            FROM who LEFT JOIN groups g ON g.id = \(groupId) AND g.dissolved_at IS NULL
+            """
         let state = try c.db.query(statement, riders: relationToFill.map { [$0] } ?? [])
-        try c.adoptSession(whoRow: state.first)
-        sessionToKeep?.keep(state.first)
-        guard let group = state.first, !group.isNull(2) else { return .outcome(-1, "no such group") }
-        guard group.boolValue(4) else { throw HTTPError.forbidden("only members can list the members") }
-        let version = group.int64Value(3)
+        try c.adoptSession(from: state.first)
+        guard let group = state.first, try group.decode("group_id", as: Int64?.self) != nil else {
+            return .outcome(-1, "no such group")
+        }
+        guard try group.decode("is_member") else { throw HTTPError.forbidden("only members can list the members") }
+        let version: Int64 = try group.decode("list_version")
+        let ownerId: Int64? = try group.decode("owner_id")
         let list: RenderedMemberList
         if let cached = lists.members.value(for: groupId, version: version) {
             list = cached
         } else {
-            list = RenderedMemberList(rows: try c.db.query(RenderedMemberList.sql, [groupId]))
+            list = try RenderedMemberList(rows: try c.db.query(RenderedMemberList.statement(groupId)))
             lists.members.store(list, for: groupId, version: version)
             lists.headUrls.store(list.headUrls, for: groupId, version: version)
         }
-        if let copyVersion { lists.copies.store(GroupCopy(ownerId: group.int64(2), list: list), for: groupId, version: copyVersion) }
-        let friends = group.int64Array(5) // ascending, for binary search
+        if let copyVersion { lists.copies.store(GroupCopy(ownerId: ownerId, list: list), for: groupId, version: copyVersion) }
+        let friends: [Int64] = try group.decode("friend_ids") // ascending, for binary search
         return .ok(reserving: list.bytes.count) { body in
-            list.write(ownerId: group.int64(2), viewer: c.userId, friends: friends, into: &body)
+            list.write(ownerId: ownerId, viewer: c.userId, friends: friends, into: &body)
         }
     }
 
@@ -479,7 +477,7 @@ public final class GroupsFeature {
         let rows: [PGRow]
         if text.count <= 2 && !text.contains(where: \.isWhitespace) {
             // The gram's postings backwards (newest group first), stopping at the 20th live group.
-            rows = try c.queryAsUser("""
+            rows = try c.query("""
                 SELECT g.id, g.name, g.owner_id, g.member_count
                 FROM group_name_grams n JOIN groups g ON g.id = n.group_id
                 WHERE n.gram = \(text) AND g.dissolved_at IS NULL ORDER BY n.group_id DESC LIMIT 20
@@ -487,9 +485,10 @@ public final class GroupsFeature {
         } else {
             rows = try GroupsFeature.searchLongerText(c, text)
         }
-        return .ok(.array(rows.map { row in
-            .object(GroupsFeature.groupJSON(groupId: row.int64Value(0), name: row.text(1), ownerId: row.int64(2),
-                                            memberCount: row.int(3) ?? 0, headUrls: nil, myCard: ""))
+        return .ok(.array(try rows.map { row in
+            .object(GroupsFeature.groupJSON(groupId: try row.decode("id"), name: try row.decode("name"),
+                                            ownerId: try row.decode("owner_id"), memberCount: try row.decode("member_count"),
+                                            headUrls: nil, myCard: ""))
         }))
     }
 
@@ -515,19 +514,19 @@ public final class GroupsFeature {
         if !grams.isEmpty {
             // The inner LATERAL ... OFFSET 0 makes the name check a lookup per walked posting: as a
             // plain join the planner may pick a merge join against the trigram index instead.
-            let walked = try c.queryAsUser("""
+            let walked = try c.query("""
                 SELECT w.id, w.name, w.owner_id, w.member_count, p.postings
                 FROM (
                     SELECT t.gram,
                            (SELECT count(*) FROM (SELECT FROM group_name_grams m WHERE m.gram = t.gram
-                                                  LIMIT \(unsafeRaw: gramWalkLimit + 1)) AS x) AS postings
+                                                  LIMIT \(unsafeRaw: String(gramWalkLimit + 1))) AS x) AS postings
                     FROM unnest(\(PGTextArray(grams))::text[]) WITH ORDINALITY AS t(gram, pos)
                     ORDER BY postings, t.pos LIMIT 1
                 ) AS p
                 LEFT JOIN LATERAL (
                     SELECT g.id, g.name, g.owner_id, g.member_count
                     FROM (SELECT n.group_id FROM group_name_grams n WHERE n.gram = p.gram
-                          ORDER BY n.group_id DESC LIMIT \(unsafeRaw: gramWalkLimit)) AS c
+                          ORDER BY n.group_id DESC LIMIT \(unsafeRaw: String(gramWalkLimit))) AS c
                     CROSS JOIN LATERAL (
                         SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
                         WHERE g.id = c.group_id AND g.dissolved_at IS NULL AND lower(g.name) LIKE \(pattern) OFFSET 0
@@ -536,12 +535,13 @@ public final class GroupsFeature {
                 ) AS w ON true
                 ORDER BY w.id DESC
                 """)
-            let found = walked.rows.filter { !$0.isNull(0) }
-            if found.count == 20 || (walked.first?.int(4) ?? Int.max) <= gramWalkLimit { return found }
+            let found = try walked.rows.filter { try $0.decode("id", as: Int64?.self) != nil }
+            let postings: Int = try walked.first?.decode("postings") ?? Int.max
+            if found.count == 20 || postings <= gramWalkLimit { return found }
         }
         // OFFSET 0 keeps the planner from walking the primary key backwards instead, hoping to meet
         // 20 matches early: with a text that matches few groups, that reads the whole table.
-        return try c.queryAsUser("""
+        return try c.query("""
             SELECT id, name, owner_id, member_count FROM (
                 SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
                 WHERE lower(g.name) LIKE \(pattern) AND g.dissolved_at IS NULL OFFSET 0

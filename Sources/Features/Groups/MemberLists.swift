@@ -34,14 +34,18 @@ struct RenderedMemberList {
     /// Up to nine member avatars in join order, as the JSON array `ready.groups[].headUrls` shows.
     var headUrls: [UInt8]
 
-    /// The statement that reads a group's list (`$1`: the group), in join order.
-    static let sql = """
-        SELECT m.user_id, m.card, (extract(epoch FROM m.joined_at) * 1000)::bigint, \(Profile.columns)
-        FROM group_members m JOIN users u ON u.id = m.user_id
-        WHERE m.group_id = $1 ORDER BY m.member_seq
+    /// The statement that reads a group's list, in join order.
+    static func statement(_ groupId: Int64) -> SQL {
         """
+        SELECT m.card, (extract(epoch FROM m.joined_at) * 1000)::bigint AS join_time, \(Profile.columns)
+        FROM group_members m JOIN users u ON u.id = m.user_id
+        WHERE m.group_id = \(groupId) ORDER BY m.member_seq
+        """
+    }
 
-    init(rows result: PGResult) {
+    init(rows result: PGResult) throws {
+        let profile = try Profile.Columns(result)
+        let card = try result.column("card", as: String.self), joinTime = try result.column("join_time", as: Int64.self)
         var w = JSONWriter(capacity: result.rowCount * 360)
         var members: [Member] = []
         members.reserveCapacity(result.rowCount)
@@ -51,28 +55,29 @@ struct RenderedMemberList {
         for index in 0..<result.rowCount {
             let row = result[index]
             let start = w.bytes.count
+            let userId = try row[profile.userId]
             w.raw("{\"userId\":")
-            row.withBytes(0) { w.raw($0) }
+            w.int(userId)
             w.raw(",\"card\":")
-            row.withBytes(1) { w.string(utf8: $0) }
+            try row.withRequiredBytes(card) { w.string(utf8: $0) }
             w.raw(",\"role\":\"")
             let roleAt = w.bytes.count
             w.raw("\",\"joinTime\":")
-            w.int(row.int64Value(2))
+            w.int(try row[joinTime])
             w.raw(",\"user\":{")
-            Profile.writeUpToMobile(row, offset: 3, into: &w)
+            try Profile.writeUpToMobile(row, profile, into: &w)
             let mobileAt = w.bytes.count
-            Profile.writeAfterMobile(row, offset: 3, into: &w)
+            try Profile.writeAfterMobile(row, profile, into: &w)
             w.raw("}}")
             let fullAt = w.bytes.count
-            Profile.writeMobile(row, offset: 3, reveal: true, into: &w)
+            try Profile.writeMobile(row, profile, reveal: true, into: &w)
             let maskedAt = w.bytes.count
-            Profile.writeMobile(row, offset: 3, reveal: false, into: &w)
-            members.append(Member(userId: row.int64Value(0), start: start, roleAt: roleAt, mobileAt: mobileAt,
+            try Profile.writeMobile(row, profile, reveal: false, into: &w)
+            members.append(Member(userId: userId, start: start, roleAt: roleAt, mobileAt: mobileAt,
                                   fullAt: fullAt, maskedAt: maskedAt, end: w.bytes.count))
             // The avatars: the same rule as GroupsFeature.headUrlsColumn (non-empty, first nine).
             if headCount < 9 {
-                row.withBytes(3 + Profile.headUrlColumn) { head in
+                row.withBytes(profile.headUrl) { head in
                     guard !head.isEmpty else { return }
                     if headCount > 0 { heads.byte(UInt8(ascii: ",")) }
                     heads.string(utf8: head)

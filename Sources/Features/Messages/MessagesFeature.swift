@@ -32,10 +32,9 @@ public final class MessagesFeature {
     /// The direct conversations this worker has seen, by pair (see `DirectConversationIds`).
     let directConversations = DirectConversationIds()
 
-    /// sendMsg's checks from this worker's copies (docs/caching.md), set by `Application`: the
-    /// caller's session from the accounts feature's copy, one user's relation to another from the
-    /// social feature's copies of relations, and the statement that fills a user's copy.
-    public var sessionFromCopy: ((RequestContext) throws -> AccountsFeature.SessionToKeep?)?
+    /// sendMsg's checks from this worker's copies (docs/caching.md), set by `Application`: one
+    /// user's relation to another from the social feature's copies of relations, and the
+    /// statement that fills a user's copy.
     public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
     public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
 
@@ -82,34 +81,31 @@ public final class MessagesFeature {
     /// yet, or not theirs). On a route that checks the session inside its statements, this
     /// statement does it.
     static func readableConversation(_ c: RequestContext, destId: Int64, destType: Int) throws -> Conversation? {
-        let statement = readableConversationStatement(c, destId: destId, destType: destType)
-        return try decodeReadableConversation(c, try c.db.query(statement.sql, statement.params))
+        try decodeReadableConversation(c, try c.db.query(readableConversationStatement(c, destId: destId, destType: destType)))
     }
 
-    static func readableConversationStatement(_ c: RequestContext, destId: Int64, destType: Int)
-        -> (sql: String, params: [PGBindable?]) {
-        let (who, firstParam) = SessionStatements.whoCTE(c)
-        return ("""
-            WITH who AS (\(who))
-            SELECT who.id, who.stale, conv.id, conv.visible_from
-            FROM who LEFT JOIN LATERAL (
-                SELECT c.id, 0::bigint AS visible_from FROM conversations c
-                WHERE $3 = 1 AND c.kind = 1 AND who.id <> $2
-                  AND c.user_low = LEAST(who.id, $2) AND c.user_high = GREATEST(who.id, $2)
-                UNION ALL
-                SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint
-                FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
-                WHERE $3 = 2 AND m.group_id = $2 AND m.user_id = who.id
-            ) AS conv ON true
-            """, [firstParam, destId, destType])
+    static func readableConversationStatement(_ c: RequestContext, destId: Int64, destType: Int) -> SQL {
+        """
+        WITH who AS (\(c.who))
+        SELECT who.who_id, who.who_stale, conv.id AS conversation_id, conv.visible_from
+        FROM who LEFT JOIN LATERAL (
+            SELECT c.id, 0::bigint AS visible_from FROM conversations c
+            WHERE \(destType) = 1 AND c.kind = 1 AND who.who_id <> \(destId)
+              AND c.user_low = LEAST(who.who_id, \(destId)) AND c.user_high = GREATEST(who.who_id, \(destId))
+            UNION ALL
+            SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint
+            FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
+            WHERE \(destType) = 2 AND m.group_id = \(destId) AND m.user_id = who.who_id
+        ) AS conv ON true
+        """
     }
 
     /// Completes the session check from `readableConversationStatement`'s result (401 without a
     /// live session) and returns the conversation, if readable.
     static func decodeReadableConversation(_ c: RequestContext, _ found: PGResult) throws -> Conversation? {
-        try c.adoptSession(whoRow: found.first)
-        guard let row = found.first, let id = row.int64(2) else { return nil }
-        return Conversation(id: id, visibleFrom: row.int64Value(3))
+        try c.adoptSession(from: found.first)
+        guard let row = found.first, let id: Int64 = try row.decode("conversation_id") else { return nil }
+        return Conversation(id: id, visibleFrom: try row.decode("visible_from"))
     }
 
     // MARK: sendMsg
@@ -124,11 +120,10 @@ public final class MessagesFeature {
             throw HTTPError.invalid("clientMsgId")
         }
         let db = try c.db
-        let sessionToKeep = try sessionFromCopy?(c)
         // A direct message from this worker's copies: the session, both users' relations and the
         // conversation's id all held and current, so the message's statement is the only round trip.
         var relationsToFill: [PGConnection.Rider] = []
-        if destType == 1, c.unresolvedSessionToken == nil {
+        if destType == 1, !c.isSessionPending {
             let me = c.userId
             guard destId != me else { return .outcome(-1, "you cannot message yourself") }
             let mine = cachedRelation?(me, destId), theirs = cachedRelation?(destId, me)
@@ -152,48 +147,47 @@ public final class MessagesFeature {
         }
         // The session check (on this route it rides in this statement), the rules and the
         // conversation: one round trip.
-        let (who, firstParam) = SessionStatements.whoCTE(c)
         var conversationId: Int64?
         let me: Int64
         if destType == 1 {
-            let statement = ("""
-                WITH who AS (\(who))
-                SELECT who.id, who.stale,
-                       EXISTS (SELECT 1 FROM friendships WHERE user_id = who.id AND friend_id = $2),
-                       EXISTS (SELECT 1 FROM blocks WHERE user_id = $2 AND blocked_id = who.id),
-                       EXISTS (SELECT 1 FROM blocks WHERE user_id = who.id AND blocked_id = $2),
+            let statement: SQL = """
+                WITH who AS (\(c.who))
+                SELECT who.who_id, who.who_stale,
+                       EXISTS (SELECT 1 FROM friendships WHERE user_id = who.who_id AND friend_id = \(destId)) AS is_friend,
+                       EXISTS (SELECT 1 FROM blocks WHERE user_id = \(destId) AND blocked_id = who.who_id) AS they_block,
+                       EXISTS (SELECT 1 FROM blocks WHERE user_id = who.who_id AND blocked_id = \(destId)) AS i_block,
                        (SELECT id FROM conversations
-                        WHERE kind = 1 AND user_low = LEAST(who.id, $2) AND user_high = GREATEST(who.id, $2))
+                        WHERE kind = 1 AND user_low = LEAST(who.who_id, \(destId)) AND user_high = GREATEST(who.who_id, \(destId)))
+                       AS conversation_id
                 FROM who
-                """, [firstParam, destId] as [PGBindable?])
+                """
             let row = try db.query(statement, riders: relationsToFill).first
-            try c.adoptSession(whoRow: row)
-            sessionToKeep?.keep(row)
+            try c.adoptSession(from: row)
             me = c.userId
             guard let row else { throw HTTPError.unauthorized }
             guard destId != me else { return .outcome(-1, "you cannot message yourself") }
-            if let refusal = MessagesFeature.directRefusal(isFriend: row.boolValue(2), theyBlock: row.boolValue(3), iBlock: row.boolValue(4)) {
+            if let refusal = MessagesFeature.directRefusal(isFriend: try row.decode("is_friend"), theyBlock: try row.decode("they_block"),
+                                                           iBlock: try row.decode("i_block")) {
                 return refusal
             }
             try sendLimiter?.check(me)
-            conversationId = row.int64(5)
+            conversationId = try row.decode("conversation_id")
             if conversationId == nil { conversationId = try MessagesFeature.createDirectConversation(db, me, destId) }
             if let conversationId { directConversations.remember(conversationId, me, destId) }
         } else {
             let row = try db.query("""
-                WITH who AS (\(who))
-                SELECT who.id, who.stale,
+                WITH who AS (\(c.who))
+                SELECT who.who_id, who.who_stale,
                        EXISTS (SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id
-                               WHERE m.group_id = $2 AND m.user_id = who.id AND g.dissolved_at IS NULL),
-                       (SELECT id FROM conversations WHERE kind = 2 AND group_id = $2)
+                               WHERE m.group_id = \(destId) AND m.user_id = who.who_id AND g.dissolved_at IS NULL) AS is_member,
+                       (SELECT id FROM conversations WHERE kind = 2 AND group_id = \(destId)) AS conversation_id
                 FROM who
-                """, [firstParam, destId]).first
-            try c.adoptSession(whoRow: row)
-            sessionToKeep?.keep(row)
+                """).first
+            try c.adoptSession(from: row)
             me = c.userId
-            guard let row, row.boolValue(2) else { return .outcome(-1, "only members can message a group") }
+            guard let row, try row.decode("is_member") else { return .outcome(-1, "only members can message a group") }
             try sendLimiter?.check(me)
-            conversationId = row.int64(3)
+            conversationId = try row.decode("conversation_id")
             if conversationId == nil { conversationId = try MessagesFeature.createGroupConversation(db, destId) }
         }
         guard let conversationId else { throw HTTPError.internalError }
@@ -313,11 +307,13 @@ public final class MessagesFeature {
     /// A page of history, newest first straight from the (conversation_id, send_time) index of
     /// one partition (send times are strictly increasing within a conversation, so they order as
     /// seq does). Only the messages table: who a message is addressed to follows from the request.
-    static let historyPageSQL = """
-        SELECT m.msg_id, m.seq, m.from_id, m.msg_type, m.content, m.send_time FROM messages m
-        WHERE m.conversation_id = $1 AND m.send_time < $2 AND m.send_time >= $3
-        ORDER BY m.send_time DESC LIMIT $4
+    static func historyPage(conversationId: Int64, before: Int64, visibleFrom: Int64, size: Int) -> SQL {
         """
+        SELECT m.msg_id, m.seq, m.from_id, m.msg_type, m.content, m.send_time FROM messages m
+        WHERE m.conversation_id = \(conversationId) AND m.send_time < \(before) AND m.send_time >= \(visibleFrom)
+        ORDER BY m.send_time DESC LIMIT \(size)
+        """
+    }
 
     func getMsgHistory(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
@@ -332,16 +328,17 @@ public final class MessagesFeature {
         // left a hint, the page is read in the same round trip as the check, and used only if
         // the check confirms the hint (same conversation, same visible-from time); otherwise, or
         // without a hint, the page is read after the check.
-        let hintKey = HistoryHints.Key(principal: c.unresolvedSessionToken.map { Sessions.hash($0) } ?? [], userId: c.userId,
+        let hintKey = HistoryHints.Key(principal: c.isSessionPending ? c.pendingToken.map { Sessions.hash($0) } ?? [] : [], userId: c.userId,
                                        destId: destId, destType: destType)
         var conversation: Conversation?
         var page: PGResult?
         if let hint = historyHints.hint(for: hintKey) {
-            let results = try db.pipeline([check, (MessagesFeature.historyPageSQL, [hint.id, before, hint.visibleFrom, size])])
+            let results = try db.pipeline([check, MessagesFeature.historyPage(conversationId: hint.id, before: before,
+                                                                               visibleFrom: hint.visibleFrom, size: size)])
             conversation = try MessagesFeature.decodeReadableConversation(c, results[0])
             if conversation == hint { page = results[1] }
         } else {
-            conversation = try MessagesFeature.decodeReadableConversation(c, try db.query(check.sql, check.params))
+            conversation = try MessagesFeature.decodeReadableConversation(c, try db.query(check))
         }
         guard let conversation else {
             historyHints.forget(hintKey)
@@ -351,7 +348,8 @@ public final class MessagesFeature {
             return .ok([])
         }
         historyHints.remember(conversation, for: hintKey)
-        let rows = try page ?? db.query(MessagesFeature.historyPageSQL, [conversation.id, before, conversation.visibleFrom, size])
+        let rows = try page ?? db.query(MessagesFeature.historyPage(conversationId: conversation.id, before: before,
+                                                                    visibleFrom: conversation.visibleFrom, size: size))
         let me = c.userId
         // The contract wants oldest first: the page is read newest first.
         let answer = JSONWriter.array(count: rows.rowCount, bytesPerElement: 200) { position, w in
@@ -405,7 +403,7 @@ public final class MessagesFeature {
     /// destination): conversation id, destination, destination type, last seq, read position,
     /// visible-from time (ms). One aggregate rather than a row per number: PostgreSQL's cost here is
     /// mostly per plan node and per row.
-    static let unreadCandidatesColumn = """
+    static let unreadCandidatesColumn: SQL = """
         COALESCE((
             SELECT array_agg(ARRAY[mine.id, mine.dest, mine.kind::bigint, mine.last_seq, COALESCE(r.read_seq, 0),
                                    mine.visible_from] ORDER BY mine.kind, mine.dest)
@@ -421,19 +419,23 @@ public final class MessagesFeature {
                 WHERE m.user_id = u.id
             ) AS mine
             LEFT JOIN conversation_reads r ON r.user_id = u.id AND r.conversation_id = mine.id
-            WHERE mine.last_seq > COALESCE(r.read_seq, 0)), '{}')
+            WHERE mine.last_seq > COALESCE(r.read_seq, 0)), '{}') AS unread_candidates
         """
 
-    /// Messages from others in a seq range (after `$2`, up to `$3`) and, in a group, from the
-    /// join on (`$4`), per conversation (`$1`), for reader `$5`, in the order given.
-    static let unreadCountSQL = """
+    /// Messages from others in a seq range (after `afterSeq`, up to `upToSeq`) and, in a group,
+    /// from the join on (`visibleFrom`), per conversation, for `reader`, in the order given.
+    static func unreadCount(conversations: [Int64], afterSeq: [Int64], upToSeq: [Int64], visibleFrom: [Int64],
+                            reader: Int64) -> SQL {
+        """
         SELECT (SELECT count(*) FROM messages x
                 WHERE x.conversation_id = t.id AND x.seq > t.after_seq AND x.seq <= t.up_to_seq
-                  AND x.from_id <> $5 AND x.send_time >= t.visible_from)
-        FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) WITH ORDINALITY
+                  AND x.from_id <> \(reader) AND x.send_time >= t.visible_from) AS unread
+        FROM unnest(\(PGArray(conversations))::bigint[], \(PGArray(afterSeq))::bigint[], \(PGArray(upToSeq))::bigint[],
+                    \(PGArray(visibleFrom))::bigint[]) WITH ORDINALITY
              AS t(id, after_seq, up_to_seq, visible_from, n)
         ORDER BY t.n
         """
+    }
 
     /// `ready.unread`: per conversation with anything unread from others, the count and last seq.
     ///
@@ -447,7 +449,7 @@ public final class MessagesFeature {
     /// partition and index), so it runs only when something is left to count.
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
         AccountsFeature.ReadyPart(userColumns: [MessagesFeature.unreadCandidatesColumn]) { input in
-            let flat = input.user.int64Array(input.firstColumn)
+            let flat: [Int64] = try input.user.decode("unread_candidates")
             let userId = input.userId
             let candidates = stride(from: 0, to: flat.count - 5, by: 6).map { Array(flat[$0..<($0 + 6)]) }
             guard !candidates.isEmpty else { return AccountsFeature.ReadyPlan { _, _ in } }
@@ -455,21 +457,20 @@ public final class MessagesFeature {
                 UnreadCounts.Known(conversationId: $0[0], readSeq: $0[4], visibleFrom: $0[5], lastSeq: $0[3], count: 0)
             }
             let (facts, toCount) = UnreadCounts.plan(asked, known: self.unreadCounts.lookup(userId: userId))
-            var statements: [(sql: String, params: [PGBindable?])] = []
+            var statements: [SQL] = []
             if !toCount.isEmpty {
-                let params: [PGBindable?] = [
-                    PGArray(toCount.map { asked[$0.index].conversationId }), PGArray(toCount.map(\.after)),
-                    PGArray(toCount.map { asked[$0.index].lastSeq }), PGArray(toCount.map { asked[$0.index].visibleFrom }),
-                    userId,
-                ]
-                statements.append((MessagesFeature.unreadCountSQL, params))
+                statements.append(MessagesFeature.unreadCount(
+                    conversations: toCount.map { asked[$0.index].conversationId }, afterSeq: toCount.map(\.after),
+                    upToSeq: toCount.map { asked[$0.index].lastSeq }, visibleFrom: toCount.map { asked[$0.index].visibleFrom },
+                    reader: userId))
             }
             return AccountsFeature.ReadyPlan(statements: statements) { results, data in
                 var counts = facts
                 if let result = results.first {
                     guard result.rowCount == toCount.count else { throw HTTPError.internalError }
+                    let unread = try result.column("unread", as: Int64.self)
                     for (row, pending) in toCount.enumerated() {
-                        counts[pending.index].count += result[row].int64Value(0)
+                        counts[pending.index].count += try result[row][unread]
                     }
                     self.unreadCounts.remember(counts, userId: userId)
                 }
@@ -494,23 +495,23 @@ public final class MessagesFeature {
     /// Events after `since`, oldest first, at most one page.
     /// The page after `since`; `run` sends the statements in one round trip (on a resumed
     /// long-poll, with the session's re-check riding along).
-    static func fetch(_ run: ([(sql: String, params: [PGBindable?])]) throws -> [PGResult], userId: Int64,
+    static func fetch(_ run: ([SQL]) throws -> [PGResult], userId: Int64,
                       since: Int64) throws -> SyncPage {
         let results = try run([
-            ("""
-            SELECT e.cursor, e.type, e.payload::text, e.silent, \(messageColumns)
+            """
+            SELECT e.cursor, e.type, e.payload::text, e.silent, \(unsafeRaw: messageColumns)
             FROM user_events e
             LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.seq
             LEFT JOIN conversations c ON c.id = e.conversation_id
-            WHERE e.user_id = $1 AND e.cursor > $2 ORDER BY e.cursor LIMIT $3
-            """, [userId, since, syncPage]),
-            ("""
-            SELECT COALESCE((SELECT last_cursor FROM user_event_cursors WHERE user_id = $1), 0),
-                   COALESCE((SELECT min(cursor) FROM user_events WHERE user_id = $1), 0)
-            """, [userId]),
+            WHERE e.user_id = \(userId) AND e.cursor > \(since) ORDER BY e.cursor LIMIT \(syncPage)
+            """,
+            """
+            SELECT COALESCE((SELECT last_cursor FROM user_event_cursors WHERE user_id = \(userId)), 0) AS latest,
+                   COALESCE((SELECT min(cursor) FROM user_events WHERE user_id = \(userId)), 0) AS oldest
+            """,
         ])
-        let latest = results[1][0].int64Value(0)
-        let oldest = results[1][0].int64Value(1)
+        let latest: Int64 = try results[1][0].decode("latest")
+        let oldest: Int64 = try results[1][0].decode("oldest")
         var events: [JSON] = []
         var next = since
         for row in results[0].rows {
@@ -557,7 +558,7 @@ public final class MessagesFeature {
             let generation = wakes?.generation(for: userId) ?? 0
             // The session is checked again in the same round trip: one that ended while the
             // request waited gets 401, not the news.
-            let page = try MessagesFeature.fetch(c.pipelineAsUser, userId: userId, since: since)
+            let page = try MessagesFeature.fetch(c.pipeline, userId: userId, since: since)
             if final || !page.events.isEmpty || page.reset {
                 return MessagesFeature.syncResponse(page)
             }

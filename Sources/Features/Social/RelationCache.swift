@@ -47,18 +47,22 @@ public final class RelationCache: @unchecked Sendable {
     /// can be kept. The version is read here, before the statement runs.
     public func fill(for me: Int64) -> PGConnection.Rider? {
         guard let version = sets.version(of: me) else { return nil }
-        let sql = """
-            SELECT f.friend_id, f.remark, false FROM friendships f WHERE f.user_id = $1
-            UNION ALL SELECT b.blocked_id, '', true FROM blocks b WHERE b.user_id = $1
+        let statement: SQL = """
+            SELECT f.friend_id AS other_id, f.remark, false AS blocked FROM friendships f WHERE f.user_id = \(me)
+            UNION ALL SELECT b.blocked_id, '', true FROM blocks b WHERE b.user_id = \(me)
             """
-        return PGConnection.Rider((sql, [me])) { [sets] result in
+        return PGConnection.Rider(statement) { [sets] result in
             var relations = Relations(remarks: [:], blocked: [], friendIds: [])
+            // A result that does not read as expected is not kept (the next request reads again).
+            guard let otherId = try? result.column("other_id", as: Int64.self),
+                  let remark = try? result.column("remark", as: String.self),
+                  let blocked = try? result.column("blocked", as: Bool.self) else { return }
             for row in result.rows {
-                let other = row.int64Value(0)
-                if row.boolValue(2) {
+                guard let other = try? row[otherId], let isBlocked = try? row[blocked] else { return }
+                if isBlocked {
                     relations.blocked.insert(other)
                 } else {
-                    relations.remarks[other] = row.withBytes(1) { Array($0) }
+                    relations.remarks[other] = row.withBytes(remark) { Array($0) }
                     relations.friendIds.append(other)
                 }
             }

@@ -41,8 +41,8 @@ public final class SocialFeature {
 
     /// The version of one of a user's lists in `user_list_versions` (sql/0005_ready_versions.sql)
     /// as a column of `ready`'s user row: 1 requests, 2 groups, 3 blocks with tops and ignores.
-    static func userListVersionColumn(list: Int) -> String {
-        "COALESCE((SELECT v.version FROM user_list_versions v WHERE v.user_id = u.id AND v.list = \(list)), 0)"
+    static func userListVersion(list: Int) -> SQL {
+        "COALESCE((SELECT v.version FROM user_list_versions v WHERE v.user_id = u.id AND v.list = \(unsafeRaw: String(list))), 0)"
     }
 
     /// - Parameter listCacheBytes: memory for the rendered lists (0: render on every request):
@@ -238,9 +238,9 @@ public final class SocialFeature {
     func conversationTarget(_ c: RequestContext) throws -> (destId: Int64, destType: Int)? {
         let destId = try c.params.requiredId("destId")
         let destType = try c.params.requiredInt("destType", in: 1...2)
-        let sql = destType == 1 ? "SELECT 1 FROM users WHERE id = $1"
-                                : "SELECT 1 FROM groups WHERE id = $1 AND dissolved_at IS NULL"
-        return try c.db.query(sql, [destId]).isEmpty ? nil : (destId, destType)
+        let statement: SQL = destType == 1 ? "SELECT 1 FROM users WHERE id = \(destId)"
+                                           : "SELECT 1 FROM groups WHERE id = \(destId) AND dissolved_at IS NULL"
+        return try c.db.query(statement).isEmpty ? nil : (destId, destType)
     }
 
     func setIgnore(_ c: RequestContext) throws -> Response {
@@ -269,31 +269,36 @@ public final class SocialFeature {
 
     // MARK: contributions to accounts
 
-    /// The statement behind `ready.friends` (`$1`: the user), oldest friendship first.
-    static let friendListSQL = """
+    /// The statement behind `ready.friends`, oldest friendship first.
+    static func friendList(of userId: Int64) -> SQL {
+        """
         SELECT \(Profile.columns), f.remark, f.friend_group_id
         FROM friendships f JOIN users u ON u.id = f.friend_id
-        WHERE f.user_id = $1 ORDER BY f.created_at, f.friend_id
+        WHERE f.user_id = \(userId) ORDER BY f.created_at, f.friend_id
         """
+    }
 
-    /// `ready.friends`, written straight from `friendListSQL`'s rows.
-    static func renderFriendList(_ result: PGResult) -> [UInt8] {
-        JSONWriter.array(count: result.rowCount, bytesPerElement: 320) { index, w in
+    /// `ready.friends`, written straight from `friendList`'s rows.
+    static func renderFriendList(_ result: PGResult) throws -> [UInt8] {
+        let profile = try Profile.Columns(result)
+        let remark = try result.column("remark", as: String.self)
+        let friendGroupId = try result.column("friend_group_id", as: Int64.self)
+        return try JSONWriter.array(count: result.rowCount, bytesPerElement: 320) { index, w in
             let row = result[index]
             w.byte(UInt8(ascii: "{"))
-            Profile.writeFields(row, offset: 0, revealMobile: true, into: &w)
+            try Profile.writeFields(row, profile, revealMobile: true, into: &w)
             w.raw(",\"remark\":")
-            row.withBytes(Profile.columnCount) { w.string(utf8: $0) }
+            try row.withRequiredBytes(remark) { w.string(utf8: $0) }
             w.raw(",\"friendGroupId\":")
-            w.int(row.int64Value(Profile.columnCount + 1))
+            w.int(try row[friendGroupId])
             w.byte(UInt8(ascii: "}"))
         }
     }
 
     /// The relation as columns to join into another statement (getUserById, queryUser): remark
     /// (NULL when not friends) and blocked.
-    public static func relationColumns(me: String, other: String) -> (columns: String, joins: String) {
-        ("f.remark, EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = \(me) AND b.blocked_id = \(other))",
+    public static func relationColumns(me: SQL, other: SQL) -> (columns: SQL, joins: SQL) {
+        ("f.remark AS relation_remark, EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = \(me) AND b.blocked_id = \(other)) AS relation_blocked",
          "LEFT JOIN friendships f ON f.user_id = \(me) AND f.friend_id = \(other)")
     }
 
@@ -302,31 +307,34 @@ public final class SocialFeature {
         .object([("destId", .int(code >> 1)), ("destType", .int((code & 1) + 1))])
     }
 
-    /// The statement behind `ready.blocks`, `ready.tops` and `ready.ignores` (`$1`: the user): the
-    /// blocked users in the order blocked, and the pinned and muted conversations, most recently
-    /// pinned first, as one array: each is its code (`conversationJSON(code:)`) times 4, plus 2
-    /// when pinned, plus 1 when muted; a dissolved group's settings are left out.
-    static let settingListsSQL = """
-        SELECT ARRAY(SELECT b.blocked_id FROM blocks b WHERE b.user_id = u.id ORDER BY b.created_at, b.blocked_id),
+    /// The statement behind `ready.blocks`, `ready.tops` and `ready.ignores`: the blocked users in
+    /// the order blocked, and the pinned and muted conversations, most recently pinned first, as
+    /// one array: each is its code (`conversationJSON(code:)`) times 4, plus 2 when pinned, plus 1
+    /// when muted; a dissolved group's settings are left out.
+    static func settingLists(of userId: Int64) -> SQL {
+        """
+        SELECT ARRAY(SELECT b.blocked_id FROM blocks b WHERE b.user_id = u.id ORDER BY b.created_at, b.blocked_id) AS blocks,
         ARRAY(SELECT (s.dest_id * 2 + s.dest_type - 1) * 4 + CASE WHEN s.pinned THEN 2 ELSE 0 END + CASE WHEN s.muted THEN 1 ELSE 0 END
               FROM conversation_settings s
               WHERE s.user_id = u.id AND (s.pinned OR s.muted)
                 AND (s.dest_type = 1 OR EXISTS (SELECT 1 FROM groups g WHERE g.id = s.dest_id AND g.dissolved_at IS NULL))
-              ORDER BY s.pinned_at DESC NULLS LAST, s.dest_type, s.dest_id)
-        FROM users u WHERE u.id = $1
+              ORDER BY s.pinned_at DESC NULLS LAST, s.dest_type, s.dest_id) AS settings
+        FROM users u WHERE u.id = \(userId)
         """
+    }
 
-    /// `ready.blocks`, `ready.tops` and `ready.ignores` from `settingListsSQL`'s row.
-    static func renderSettingLists(_ result: PGResult) -> RenderedSettingLists {
+    /// `ready.blocks`, `ready.tops` and `ready.ignores` from `settingLists`'s row.
+    static func renderSettingLists(_ result: PGResult) throws -> RenderedSettingLists {
         guard let row = result.first else { return RenderedSettingLists(blocks: [], tops: [], ignores: []) }
-        let settings = row.int64Array(1)
+        let settings: [Int64] = try row.decode("settings")
+        let blocks: [Int64] = try row.decode("blocks")
         func render(_ values: [JSON]) -> [UInt8] {
             var w = JSONWriter(capacity: 16 + values.count * 32)
             w.json(.array(values))
             return w.bytes
         }
         return RenderedSettingLists(
-            blocks: render(row.int64Array(0).map(JSON.int)),
+            blocks: render(blocks.map(JSON.int)),
             tops: render(settings.filter { $0 & 2 != 0 }.map { SocialFeature.conversationJSON(code: $0 >> 2) }),
             ignores: render(settings.filter { $0 & 1 != 0 }.map { SocialFeature.conversationJSON(code: $0 >> 2) }))
     }
@@ -339,27 +347,27 @@ public final class SocialFeature {
     /// The group list's version moves with anything ready.groups shows, also when it changes in
     /// one of the groups rather than in the user's own memberships (sql/0005_ready_versions.sql).
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
-        let userColumns = [
-            "COALESCE((SELECT v.version FROM friend_list_versions v WHERE v.user_id = u.id), 0)",
-            SocialFeature.userListVersionColumn(list: 1),
-            SocialFeature.userListVersionColumn(list: 2),
-            SocialFeature.userListVersionColumn(list: 3),
+        let userColumns: [SQL] = [
+            "COALESCE((SELECT v.version FROM friend_list_versions v WHERE v.user_id = u.id), 0) AS friend_list_version",
+            "\(SocialFeature.userListVersion(list: 1)) AS request_list_version",
+            "\(SocialFeature.userListVersion(list: 2)) AS group_list_version",
+            "\(SocialFeature.userListVersion(list: 3)) AS setting_list_version",
         ]
         return AccountsFeature.ReadyPart(userColumns: userColumns) { input in
-            let user = input.user, column = input.firstColumn, userId = input.userId
-            let friendVersion = user.int64Value(column)
-            let requestVersion = user.int64Value(column + 1)
-            let groupVersion = user.int64Value(column + 2)
-            let settingVersion = user.int64Value(column + 3)
+            let user = input.user, userId = input.userId
+            let friendVersion: Int64 = try user.decode("friend_list_version")
+            let requestVersion: Int64 = try user.decode("request_list_version")
+            let groupVersion: Int64 = try user.decode("group_list_version")
+            let settingVersion: Int64 = try user.decode("setting_list_version")
             let friends = self.friendLists.value(for: userId, version: friendVersion)
             let requests = self.requestLists.value(for: userId, version: requestVersion)
             let groups = self.groupLists.value(for: userId, version: groupVersion)
             let settings = self.settingLists.value(for: userId, version: settingVersion)
-            var statements: [(sql: String, params: [PGBindable?])] = []
-            if friends == nil { statements.append((SocialFeature.friendListSQL, [userId])) }
-            if requests == nil { statements.append((SocialFeature.requestListSQL, [userId])) }
+            var statements: [SQL] = []
+            if friends == nil { statements.append(SocialFeature.friendList(of: userId)) }
+            if requests == nil { statements.append(SocialFeature.requestList(of: userId)) }
             if groups == nil { statements.append(self.groups.groupsOfStatement(userId)) }
-            if settings == nil { statements.append((SocialFeature.settingListsSQL, [userId])) }
+            if settings == nil { statements.append(SocialFeature.settingLists(of: userId)) }
             return AccountsFeature.ReadyPlan(statements: statements) { results, data in
                 // The cached copy, or the next result rendered and kept at the version read above.
                 var next = 0
@@ -371,10 +379,10 @@ public final class SocialFeature {
                     cache.store(value, for: userId, version: version)
                     return value
                 }
-                let friendBytes = take(friends, self.friendLists, friendVersion, SocialFeature.renderFriendList)
-                let requestBytes = take(requests, self.requestLists, requestVersion, SocialFeature.renderRequests)
+                let friendBytes = try take(friends, self.friendLists, friendVersion, SocialFeature.renderFriendList)
+                let requestBytes = try take(requests, self.requestLists, requestVersion, SocialFeature.renderRequests)
                 let groupBytes = try take(groups, self.groupLists, groupVersion) { try self.groups.renderGroupsOf($0, db: try c.db) }
-                let settingLists = take(settings, self.settingLists, settingVersion, SocialFeature.renderSettingLists)
+                let settingLists = try take(settings, self.settingLists, settingVersion, SocialFeature.renderSettingLists)
                 for index in data.indices {
                     switch data[index].0 {
                     case "friends": data[index].1 = .bytes(friendBytes)
@@ -390,36 +398,41 @@ public final class SocialFeature {
         }
     }
 
-    /// The statement behind `ready.requests` (`$1`: the user): friend requests to them and join
-    /// requests to the live groups they own, newest first, at most 200, each with the requester's
-    /// profile.
-    static let requestListSQL = """
-        SELECT r.id, r.from_id, r.dest_type, r.group_id, r.message, (extract(epoch FROM r.created_at) * 1000)::bigint,
+    /// The statement behind `ready.requests`: friend requests to the user and join requests to
+    /// the live groups they own, newest first, at most 200, each with the requester's profile.
+    static func requestList(of userId: Int64) -> SQL {
+        """
+        SELECT r.id, r.from_id, r.dest_type, r.group_id, r.message, (extract(epoch FROM r.created_at) * 1000)::bigint AS create_time,
                \(Profile.columns)
         FROM friend_requests r JOIN users u ON u.id = r.from_id
-        WHERE r.status = 0 AND (r.to_user_id = $1
-            OR r.group_id IN (SELECT id FROM groups WHERE owner_id = $1 AND dissolved_at IS NULL))
+        WHERE r.status = 0 AND (r.to_user_id = \(userId)
+            OR r.group_id IN (SELECT id FROM groups WHERE owner_id = \(userId) AND dissolved_at IS NULL))
         ORDER BY r.created_at DESC LIMIT 200
         """
+    }
 
-    /// `ready.requests`, written straight from `requestListSQL`'s rows.
-    static func renderRequests(_ result: PGResult) -> [UInt8] {
-        JSONWriter.array(count: result.rowCount, bytesPerElement: 400) { index, w in
+    /// `ready.requests`, written straight from `requestList`'s rows.
+    static func renderRequests(_ result: PGResult) throws -> [UInt8] {
+        let profile = try Profile.Columns(result)
+        let id = try result.column("id", as: Int64.self), fromId = try result.column("from_id", as: Int64.self)
+        let destType = try result.column("dest_type", as: Int64.self), groupId = try result.column("group_id", as: Int64?.self)
+        let message = try result.column("message", as: String.self), createTime = try result.column("create_time", as: Int64.self)
+        return try JSONWriter.array(count: result.rowCount, bytesPerElement: 400) { index, w in
             let row = result[index]
             w.raw("{\"requestId\":")
-            w.int(row.int64Value(0))
+            w.int(try row[id])
             w.raw(",\"fromId\":")
-            w.int(row.int64Value(1))
+            w.int(try row[fromId])
             w.raw(",\"destType\":")
-            w.int(row.int64Value(2))
+            w.int(try row[destType])
             w.raw(",\"groupId\":")
-            if let groupId = row.int64(3) { w.int(groupId) } else { w.raw("null") }
+            if let group = try row[groupId] { w.int(group) } else { w.raw("null") }
             w.raw(",\"message\":")
-            row.withBytes(4) { w.string(utf8: $0) }
+            try row.withRequiredBytes(message) { w.string(utf8: $0) }
             w.raw(",\"createTime\":")
-            w.int(row.int64Value(5))
+            w.int(try row[createTime])
             w.raw(",\"from\":{")
-            Profile.writeFields(row, offset: 6, revealMobile: false, into: &w)
+            try Profile.writeFields(row, profile, revealMobile: false, into: &w)
             w.raw("}}")
         }
     }

@@ -23,20 +23,35 @@ final class BytesBody: BodyStream {
     }
 }
 
+/// Sessions without a database: `authenticate` decides, and `copy` stands for a worker's copy.
+final class StubSessions: SessionResolver {
+    let check: (String) throws -> Int64
+    let copied: Int64?
+    init(copied: Int64? = nil, _ check: @escaping (String) throws -> Int64 = { token in
+        guard token == "good" else { throw HTTPError.unauthorized }
+        return 42
+    }) {
+        self.check = check
+        self.copied = copied
+    }
+    func authenticate(_ token: String, db: PGConnection) throws -> Int64 { try check(token) }
+    func copy(of token: String) -> (userId: Int64, refreshNeeded: Bool)? { copied.map { ($0, false) } }
+    func who(_ token: String) -> SQL { "SELECT 42::bigint AS who_id, false AS who_stale" }
+    func keeper(for token: String) -> ((_ userId: Int64, _ stale: Bool) -> Void)? { nil }
+    func refresh(_ token: String, db: PGConnection) throws {}
+}
+
 final class ResponderTests: XCTestCase {
     /// No database: these routes never touch it, and the connection is only opened on first use.
     let db = PGConnection(conninfo: "host=/nonexistent")
 
-    func makeResponder(auth: @escaping (RequestContext, String) throws -> Int64 = { _, token in
-        guard token == "good" else { throw HTTPError.unauthorized }
-        return 42
-    }) -> Responder {
+    func makeResponder() -> Responder {
         let router = Router()
         router.add("/open", auth: false) { c in .ok(["echo": .string(c.params["a"] ?? "")]) }
         router.add("/private") { c in .ok(["user": .int(c.userId)]) }
         router.add("/fails", auth: false) { _ in throw HTTPError.invalid("x") }
         router.add("/crashes", auth: false) { _ in struct Boom: Error {}; throw Boom() }
-        return Responder(router: router, maxFormBytes: 64, authenticate: auth)
+        return Responder(router: router, maxFormBytes: 64, sessions: StubSessions())
     }
 
     func request(_ path: String, method: String = "GET", query: String = "", body: String? = nil,
@@ -150,10 +165,7 @@ final class ResponderTests: XCTestCase {
             return .ok(["user": .int(c.userId)])
         }
         router.add("/forgets", body: .stream, tokenInBody: true) { _ in .ok() }
-        let responder = Responder(router: router, maxFormBytes: 64) { _, token in
-            guard token == "good" else { throw HTTPError.unauthorized }
-            return 42
-        }
+        let responder = Responder(router: router, maxFormBytes: 64, sessions: StubSessions())
         let good = responder.respond(to: try request("/upload", query: "fieldToken=good"), db: db)
         XCTAssertEqual((envelope(good)["data"] as? [String: Any])?["user"] as? Int, 42)
         XCTAssertEqual(responder.respond(to: try request("/upload", query: "fieldToken=bad"), db: db).response.status, 401)
@@ -164,28 +176,20 @@ final class ResponderTests: XCTestCase {
     }
 
     /// The same for a route that checks the session inside its own statements: one that answers
-    /// without having resolved it is refused, never served as user 0.
+    /// without having resolved it is refused, never served as user 0. With the worker's copy of
+    /// the session, the session is resolved before the handler runs.
     func testARouteThatChecksTheSessionInItsStatementsMustResolveIt() throws {
-        final class StubSessions: SessionResolver {
-            let userExpression = "(SELECT 42)"
-            func tokenParameter(_ token: String) -> PGBindable { token }
-            func statement(_ token: String) -> (sql: String, params: [PGBindable?]) { ("SELECT 42", [token]) }
-            func resolve(_ result: PGResult, token: String, db: PGConnection) throws -> Int64 { 42 }
-            func refresh(_ token: String, db: PGConnection) throws {}
-        }
         let router = Router()
-        router.add("/resolves", authInQuery: true) { c in
-            try c.adoptSession(userId: 42, refreshNeeded: false)
-            return .ok(["user": .int(c.userId)])
-        }
-        router.add("/forgets", authInQuery: true) { _ in .ok() }
-        let responder = Responder(router: router, maxFormBytes: 64) { _, _ in 42 }
-        responder.sessions = StubSessions()
-        let resolved = responder.respond(to: try request("/resolves", query: "token=good"), db: db)
-        XCTAssertEqual((envelope(resolved)["data"] as? [String: Any])?["user"] as? Int, 42)
-        let forgot = responder.respond(to: try request("/forgets", query: "token=good"), db: db)
+        router.add("/forgets", authInQuery: true) { c in .ok(["pending": .bool(c.isSessionPending)]) }
+        let withoutCopy = Responder(router: router, maxFormBytes: 64, sessions: StubSessions())
+        let forgot = withoutCopy.respond(to: try request("/forgets", query: "token=good"), db: db)
         XCTAssertEqual(forgot.response.status, 500)
         XCTAssertEqual(envelope(forgot)["info"] as? String, "internal error")
+        let withCopy = Responder(router: router, maxFormBytes: 64, sessions: StubSessions(copied: 42))
+        let copied = withCopy.respond(to: try request("/forgets", query: "token=good"), db: db)
+        XCTAssertEqual(copied.response.status, 200)
+        XCTAssertEqual((envelope(copied)["data"] as? [String: Any])?["pending"] as? Bool, false)
+        XCTAssertEqual(copied.userId, 42)
     }
 
     /// A lost database connection is never a 500: the request is run again on a new connection
@@ -198,7 +202,7 @@ final class ResponderTests: XCTestCase {
             counter.calls += 1
             throw PGError(sqlState: "57P01", message: "terminating connection", connectionLost: true)
         }
-        let responder = Responder(router: router, maxFormBytes: 64) { _, _ in 1 }
+        let responder = Responder(router: router, maxFormBytes: 64, sessions: StubSessions { _ in 1 })
         responder.databaseWaitNanos = 300_000_000
         let started = monotonicNanos()
         let outcome = responder.respond(to: try request("/db"), db: db)
