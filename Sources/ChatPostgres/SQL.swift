@@ -30,6 +30,8 @@ public struct SQL: ExpressibleByStringInterpolation, CustomStringConvertible, Se
     public struct StringInterpolation: StringInterpolationProtocol {
         var text: String
         var binds: [PGBindable?]
+        /// The placeholder of each `SQLParameter` already bound in this statement.
+        var shared: [ObjectIdentifier: Int] = [:]
 
         public init(literalCapacity: Int, interpolationCount: Int) {
             text = ""
@@ -49,6 +51,18 @@ public struct SQL: ExpressibleByStringInterpolation, CustomStringConvertible, Se
         /// Binds `value`, or NULL.
         public mutating func appendInterpolation(_ value: (some PGBindable)?) {
             binds.append(value.map { $0 as PGBindable })
+            text += "$" + String(binds.count)
+        }
+
+        /// Binds a shared parameter the first time, and names the same `$n` every other time.
+        public mutating func appendInterpolation(_ parameter: SQLParameter) {
+            let key = ObjectIdentifier(parameter)
+            if let number = shared[key] {
+                text += "$" + String(number)
+                return
+            }
+            binds.append(parameter.value)
+            shared[key] = binds.count
             text += "$" + String(binds.count)
         }
 
@@ -102,4 +116,14 @@ public struct SQL: ExpressibleByStringInterpolation, CustomStringConvertible, Se
         }
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+/// A value bound once and named in several places of one statement, all as the same `$n`, so
+/// that PostgreSQL infers one type for all of them (a cast at its first use holds for the rest):
+///
+///     let user = SQLParameter(userId)
+///     "SELECT … WHERE a = \(user)::bigint OR b = \(user)"
+public final class SQLParameter {
+    let value: PGBindable?
+    public init(_ value: PGBindable?) { self.value = value }
 }

@@ -106,7 +106,7 @@ public final class RequestContext {
                 return
             }
         } else {
-            userId = try resolver.authenticate(token, db: try db)
+            userId = try resolver.authenticate(token, context: self)
         }
         try RequestContext.checkClaimedUser(request, userId)
     }
@@ -152,8 +152,9 @@ public final class RequestContext {
 
 /// The session check, handed to the responder by the feature that owns sessions.
 public protocol SessionResolver: AnyObject {
-    /// The user of `token`'s live session, or 401: the check made before a handler runs.
-    func authenticate(_ token: String, db: PGConnection) throws -> Int64
+    /// The user of `token`'s live session, or 401: the check made before a handler runs (which
+    /// opens `context.db` only when it needs the database).
+    func authenticate(_ token: String, context: RequestContext) throws -> Int64
     /// This worker's current copy of the session (nil: none, or caching is off).
     func copy(of token: String) -> (userId: Int64, refreshNeeded: Bool)?
     /// `token`'s live session as a query with the columns `who_id` and `who_stale` (whether its

@@ -79,7 +79,7 @@ public final class Responder {
                 let token = Responder.token(of: request)
                 if token == nil && route.tokenInBody {
                     context.bodyTokenCheck = { [sessions, unowned context] token in
-                        try sessions.authenticate(token, db: try context.db)
+                        try sessions.authenticate(token, context: context)
                     }
                 } else {
                     guard let token else { throw HTTPError.missingToken }
@@ -99,7 +99,7 @@ public final class Responder {
             // other route. Only on this error path does it cost a separate round trip.
             if error.status != 401, error.status != 503, context.userId == 0, let token = context.pendingToken {
                 do {
-                    context.userId = try sessions.authenticate(token, db: try context.db)
+                    context.userId = try sessions.authenticate(token, context: context)
                 } catch let authError as HTTPError where authError.status == 401 {
                     error = authError
                 } catch {}
@@ -173,7 +173,7 @@ extension Responder {
             try context.attachSession(token, resolver: sessions, inQuery: true)
             var response = try deferral.resume(context, final)
             // A resume that sent nothing through the context: check the session on its own.
-            if context.userId == 0 { context.userId = try sessions.authenticate(token, db: try context.db) }
+            if context.userId == 0 { context.userId = try sessions.authenticate(token, context: context) }
             if context.userId != userId { response = .error(.unauthorized) }
             // A final resume must answer; it cannot wait again.
             if final && response.deferral != nil { return .error(.internalError) }

@@ -167,9 +167,10 @@ public final class AccountsFeature {
         // it back. So N simultaneous wrong passwords count N, and the (limit+1)th waits.
         let attempt: (userId: Int64, hash: String, failureId: Int64)? = try db.transaction {
             try db.query("SELECT pg_advisory_xact_lock(hashtext('login:' || \(mobile)))")
+            let window = SQLParameter(AccountsFeature.loginFailureWindowMinutes)
             let failures = try db.query("""
-                SELECT count(*), GREATEST(1, ceil(extract(epoch FROM min(failed_at) + make_interval(mins => \(AccountsFeature.loginFailureWindowMinutes)) - now())))
-                FROM login_failures WHERE mobile = \(mobile) AND failed_at > now() - make_interval(mins => \(AccountsFeature.loginFailureWindowMinutes))
+                SELECT count(*), GREATEST(1, ceil(extract(epoch FROM min(failed_at) + make_interval(mins => \(window)) - now())))
+                FROM login_failures WHERE mobile = \(mobile) AND failed_at > now() - make_interval(mins => \(window))
                 """)
             if failures[0].int64Value(0) >= Int64(AccountsFeature.loginFailureLimit) {
                 throw HTTPError.tooManyRequests("too many wrong passwords; try again later",

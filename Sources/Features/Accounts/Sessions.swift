@@ -25,10 +25,12 @@ public enum Sessions {
     /// only from RETURNING, it would be read after, and find nothing.
     public static func create(userId: Int64, device: Int, db: PGConnection) throws -> String {
         let token = Crypto.randomToken()
+        let user = SQLParameter(userId)
+        let deviceKind = SQLParameter(device)
         let rows = try db.query("""
-            WITH old AS (SELECT token_hash FROM sessions WHERE user_id = \(userId) AND device = \(device) FOR UPDATE)
+            WITH old AS (SELECT token_hash FROM sessions WHERE user_id = \(user) AND device = \(deviceKind) FOR UPDATE)
             INSERT INTO sessions (token_hash, user_id, device)
-            SELECT \(PGBytes(hash(token)))::bytea, \(userId)::bigint, \(device)::smallint FROM (SELECT count(*) FROM old) AS old_read_first
+            SELECT \(PGBytes(hash(token)))::bytea, \(user)::bigint, \(deviceKind)::smallint FROM (SELECT count(*) FROM old) AS old_read_first
             ON CONFLICT (user_id, device) DO UPDATE
             SET token_hash = EXCLUDED.token_hash, created_at = now(), last_used_at = now()
             RETURNING \(unsafeRaw: changeIdSQL("(SELECT token_hash FROM old)"))
@@ -115,8 +117,8 @@ public final class SessionChecks: SessionResolver {
 
     init(caches: AccountCaches) { self.caches = caches }
 
-    public func authenticate(_ token: String, db: PGConnection) throws -> Int64 {
-        try Sessions.authenticate(token: token, db: db)
+    public func authenticate(_ token: String, context: RequestContext) throws -> Int64 {
+        try Sessions.authenticate(token: token, db: context.db)
     }
 
     public func copy(of token: String) -> (userId: Int64, refreshNeeded: Bool)? {

@@ -82,10 +82,11 @@ public struct VerificationCodes {
         let codeMac = PGBytes(mac(mobile: mobile, code: code))
         let sendId: Int64 = try db.transaction {
             try db.query("SELECT pg_advisory_xact_lock(hashtext('sms:' || \(mobile)))")
+            let interval = SQLParameter(intervalSeconds)
             let recent = try db.query("""
-                SELECT count(*) FILTER (WHERE sent_at > now() - make_interval(secs => \(intervalSeconds)::double precision)),
+                SELECT count(*) FILTER (WHERE sent_at > now() - make_interval(secs => \(interval)::double precision)),
                        count(*),
-                       GREATEST(1, ceil(extract(epoch FROM max(sent_at) + make_interval(secs => \(intervalSeconds)::double precision) - now()))),
+                       GREATEST(1, ceil(extract(epoch FROM max(sent_at) + make_interval(secs => \(interval)::double precision) - now()))),
                        GREATEST(1, ceil(extract(epoch FROM min(sent_at) + interval '1 day' - now())))
                 FROM sms_sends WHERE mobile = \(mobile) AND sent_at > now() - interval '1 day'
                 """)

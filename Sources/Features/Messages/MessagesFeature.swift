@@ -85,17 +85,18 @@ public final class MessagesFeature {
     }
 
     static func readableConversationStatement(_ c: RequestContext, destId: Int64, destType: Int) -> SQL {
-        """
+        let dest = SQLParameter(destId), kind = SQLParameter(destType)
+        return """
         WITH who AS (\(c.who))
         SELECT who.who_id, who.who_stale, conv.id AS conversation_id, conv.visible_from
         FROM who LEFT JOIN LATERAL (
             SELECT c.id, 0::bigint AS visible_from FROM conversations c
-            WHERE \(destType) = 1 AND c.kind = 1 AND who.who_id <> \(destId)
-              AND c.user_low = LEAST(who.who_id, \(destId)) AND c.user_high = GREATEST(who.who_id, \(destId))
+            WHERE \(kind) = 1 AND c.kind = 1 AND who.who_id <> \(dest)
+              AND c.user_low = LEAST(who.who_id, \(dest)) AND c.user_high = GREATEST(who.who_id, \(dest))
             UNION ALL
             SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint
             FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
-            WHERE \(destType) = 2 AND m.group_id = \(destId) AND m.user_id = who.who_id
+            WHERE \(kind) = 2 AND m.group_id = \(dest) AND m.user_id = who.who_id
         ) AS conv ON true
         """
     }
@@ -150,14 +151,15 @@ public final class MessagesFeature {
         var conversationId: Int64?
         let me: Int64
         if destType == 1 {
+            let dest = SQLParameter(destId)
             let statement: SQL = """
                 WITH who AS (\(c.who))
                 SELECT who.who_id, who.who_stale,
-                       EXISTS (SELECT 1 FROM friendships WHERE user_id = who.who_id AND friend_id = \(destId)) AS is_friend,
-                       EXISTS (SELECT 1 FROM blocks WHERE user_id = \(destId) AND blocked_id = who.who_id) AS they_block,
-                       EXISTS (SELECT 1 FROM blocks WHERE user_id = who.who_id AND blocked_id = \(destId)) AS i_block,
+                       EXISTS (SELECT 1 FROM friendships WHERE user_id = who.who_id AND friend_id = \(dest)) AS is_friend,
+                       EXISTS (SELECT 1 FROM blocks WHERE user_id = \(dest) AND blocked_id = who.who_id) AS they_block,
+                       EXISTS (SELECT 1 FROM blocks WHERE user_id = who.who_id AND blocked_id = \(dest)) AS i_block,
                        (SELECT id FROM conversations
-                        WHERE kind = 1 AND user_low = LEAST(who.who_id, \(destId)) AND user_high = GREATEST(who.who_id, \(destId)))
+                        WHERE kind = 1 AND user_low = LEAST(who.who_id, \(dest)) AND user_high = GREATEST(who.who_id, \(dest)))
                        AS conversation_id
                 FROM who
                 """
@@ -175,12 +177,13 @@ public final class MessagesFeature {
             if conversationId == nil { conversationId = try MessagesFeature.createDirectConversation(db, me, destId) }
             if let conversationId { directConversations.remember(conversationId, me, destId) }
         } else {
+            let dest = SQLParameter(destId)
             let row = try db.query("""
                 WITH who AS (\(c.who))
                 SELECT who.who_id, who.who_stale,
                        EXISTS (SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id
-                               WHERE m.group_id = \(destId) AND m.user_id = who.who_id AND g.dissolved_at IS NULL) AS is_member,
-                       (SELECT id FROM conversations WHERE kind = 2 AND group_id = \(destId)) AS conversation_id
+                               WHERE m.group_id = \(dest) AND m.user_id = who.who_id AND g.dissolved_at IS NULL) AS is_member,
+                       (SELECT id FROM conversations WHERE kind = 2 AND group_id = \(dest)) AS conversation_id
                 FROM who
                 """).first
             try c.adoptSession(from: row)
@@ -242,23 +245,28 @@ public final class MessagesFeature {
         // every member of the group; an event each, with cursors taken in ascending user order,
         // marked silent for those who muted the conversation. `mute_dest` is how a recipient's
         // conversation_settings name it: the sender for a direct chat, the group for a group.
+        let conversation = SQLParameter(conversationId)
+        let sender = SQLParameter(from)
+        let clientId = SQLParameter(clientMsgId)
+        let kind = SQLParameter(destType)
+        let dest = SQLParameter(destId)
         let row = try db.query("""
             WITH existing AS (
                 SELECT msg_id, seq, send_time FROM messages
-                WHERE conversation_id = \(conversationId) AND from_id = \(from) AND client_msg_id = \(clientMsgId)
+                WHERE conversation_id = \(conversation) AND from_id = \(sender) AND client_msg_id = \(clientId)
             ), bump AS (
                 UPDATE conversations SET last_seq = last_seq + 1,
                     last_send_time = GREATEST((extract(epoch FROM clock_timestamp()) * 1000)::bigint, last_send_time + 1)
-                WHERE id = \(conversationId) AND NOT EXISTS (SELECT 1 FROM existing)
+                WHERE id = \(conversation) AND NOT EXISTS (SELECT 1 FROM existing)
                 RETURNING last_seq, last_send_time
             ), inserted AS (
                 INSERT INTO messages (conversation_id, seq, msg_id, from_id, msg_type, content, client_msg_id, send_time)
-                SELECT \(conversationId), last_seq, nextval('message_ids'), \(from), \(msgType), \(content), \(clientMsgId), last_send_time FROM bump
+                SELECT \(conversation), last_seq, nextval('message_ids'), \(sender), \(msgType), \(content), \(clientId), last_send_time FROM bump
                 RETURNING msg_id, seq, send_time
             ), recipients AS (
-                SELECT \(from)::bigint AS user_id WHERE \(destType) = 1
-                UNION SELECT \(destId)::bigint WHERE \(destType) = 1
-                UNION SELECT user_id FROM group_members WHERE \(destType) = 2 AND group_id = \(destId)
+                SELECT \(sender)::bigint AS user_id WHERE \(kind) = 1
+                UNION SELECT \(dest)::bigint WHERE \(kind) = 1
+                UNION SELECT user_id FROM group_members WHERE \(kind) = 2 AND group_id = \(dest)
             ), bumped AS (
                 INSERT INTO user_event_cursors AS c (user_id, last_cursor)
                 SELECT r.user_id, 1 FROM recipients r, inserted ORDER BY r.user_id
@@ -266,9 +274,9 @@ public final class MessagesFeature {
                 RETURNING user_id, last_cursor
             ), events AS (
                 INSERT INTO user_events (user_id, cursor, type, payload, conversation_id, seq, silent)
-                SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, \(conversationId), i.seq,
+                SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, \(conversation), i.seq,
                        COALESCE((SELECT s.muted FROM conversation_settings s WHERE s.user_id = b.user_id
-                                 AND s.dest_type = \(destType) AND s.dest_id = CASE WHEN \(destType) = 1 THEN \(from) ELSE \(destId) END), false)
+                                 AND s.dest_type = \(kind) AND s.dest_id = CASE WHEN \(kind) = 1 THEN \(sender) ELSE \(dest) END), false)
                 FROM bumped b, inserted i
                 RETURNING user_id
             )
@@ -388,9 +396,10 @@ public final class MessagesFeature {
             return .outcome(-1, "no such conversation")
         }
         // Never backwards, never past the last message.
+        let conversationId = SQLParameter(conversation.id)
         try c.db.query("""
             INSERT INTO conversation_reads (user_id, conversation_id, read_seq)
-            SELECT \(c.userId), \(conversation.id), LEAST(\(seq), last_seq) FROM conversations WHERE id = \(conversation.id)
+            SELECT \(c.userId), \(conversationId), LEAST(\(seq), last_seq) FROM conversations WHERE id = \(conversationId)
             ON CONFLICT (user_id, conversation_id)
             DO UPDATE SET read_seq = GREATEST(conversation_reads.read_seq, EXCLUDED.read_seq)
             """)
@@ -497,17 +506,18 @@ public final class MessagesFeature {
     /// long-poll, with the session's re-check riding along).
     static func fetch(_ run: ([SQL]) throws -> [PGResult], userId: Int64,
                       since: Int64) throws -> SyncPage {
+        let user = SQLParameter(userId)
         let results = try run([
             """
             SELECT e.cursor, e.type, e.payload::text, e.silent, \(unsafeRaw: messageColumns)
             FROM user_events e
             LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.seq
             LEFT JOIN conversations c ON c.id = e.conversation_id
-            WHERE e.user_id = \(userId) AND e.cursor > \(since) ORDER BY e.cursor LIMIT \(syncPage)
+            WHERE e.user_id = \(user) AND e.cursor > \(since) ORDER BY e.cursor LIMIT \(syncPage)
             """,
             """
-            SELECT COALESCE((SELECT last_cursor FROM user_event_cursors WHERE user_id = \(userId)), 0) AS latest,
-                   COALESCE((SELECT min(cursor) FROM user_events WHERE user_id = \(userId)), 0) AS oldest
+            SELECT COALESCE((SELECT last_cursor FROM user_event_cursors WHERE user_id = \(user)), 0) AS latest,
+                   COALESCE((SELECT min(cursor) FROM user_events WHERE user_id = \(user)), 0) AS oldest
             """,
         ])
         let latest: Int64 = try results[1][0].decode("latest")

@@ -47,9 +47,10 @@ public final class RelationCache: @unchecked Sendable {
     /// can be kept. The version is read here, before the statement runs.
     public func fill(for me: Int64) -> PGConnection.Rider? {
         guard let version = sets.version(of: me) else { return nil }
+        let user = SQLParameter(me)
         let statement: SQL = """
-            SELECT f.friend_id AS other_id, f.remark, false AS blocked FROM friendships f WHERE f.user_id = \(me)
-            UNION ALL SELECT b.blocked_id, '', true FROM blocks b WHERE b.user_id = \(me)
+            SELECT f.friend_id AS other_id, f.remark, false AS blocked FROM friendships f WHERE f.user_id = \(user)
+            UNION ALL SELECT b.blocked_id, '', true FROM blocks b WHERE b.user_id = \(user)
             """
         return PGConnection.Rider(statement) { [sets] result in
             var relations = Relations(remarks: [:], blocked: [], friendIds: [])

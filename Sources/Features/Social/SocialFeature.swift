@@ -87,14 +87,16 @@ public final class SocialFeature {
 
     static func makeFriends(_ db: PGConnection, _ a: Int64, _ b: Int64) throws {
         try Profile.holdSteady(db, [a, b])
+        let first = SQLParameter(a)
+        let second = SQLParameter(b)
         try db.query("""
-            INSERT INTO friendships (user_id, friend_id) VALUES (\(a), \(b)), (\(b), \(a)) ON CONFLICT DO NOTHING
+            INSERT INTO friendships (user_id, friend_id) VALUES (\(first), \(second)), (\(second), \(first)) ON CONFLICT DO NOTHING
             """)
         RelationCache.forget([a, b], db: db)
         // Whatever either had pending towards the other is settled now.
         try db.query("""
             UPDATE friend_requests SET status = 1
-            WHERE dest_type = 1 AND status = 0 AND ((from_id = \(a) AND to_user_id = \(b)) OR (from_id = \(b) AND to_user_id = \(a)))
+            WHERE dest_type = 1 AND status = 0 AND ((from_id = \(first) AND to_user_id = \(second)) OR (from_id = \(second) AND to_user_id = \(first)))
             """)
         try EventLog.append(db, to: [a], type: "friend_added", payload: ["userId": .int(b)])
         try EventLog.append(db, to: [b], type: "friend_added", payload: ["userId": .int(a)])
@@ -175,8 +177,10 @@ public final class SocialFeature {
         let db = try c.db
         return try db.transaction {
             try SocialFeature.lockPair(db, me, destId)
+            let user = SQLParameter(me)
+            let friend = SQLParameter(destId)
             let removed = try db.query("""
-                DELETE FROM friendships WHERE (user_id = \(me) AND friend_id = \(destId)) OR (user_id = \(destId) AND friend_id = \(me))
+                DELETE FROM friendships WHERE (user_id = \(user) AND friend_id = \(friend)) OR (user_id = \(friend) AND friend_id = \(user))
                 """)
             guard removed.affectedRows > 0 else { return .outcome(-1, "not your friend") }
             RelationCache.forget([me, destId], db: db)
@@ -211,9 +215,11 @@ public final class SocialFeature {
             RelationCache.forget([me], db: db)
             // Pending requests between the two are withdrawn, both ways: a blocked user cannot ask
             // you, and cannot accept an old request of yours either.
+            let blocked = SQLParameter(blockId)
+            let blocker = SQLParameter(me)
             try db.query("""
                 UPDATE friend_requests SET status = 2 WHERE dest_type = 1 AND status = 0
-                AND ((from_id = \(blockId) AND to_user_id = \(me)) OR (from_id = \(me) AND to_user_id = \(blockId)))
+                AND ((from_id = \(blocked) AND to_user_id = \(blocker)) OR (from_id = \(blocker) AND to_user_id = \(blocked)))
                 """)
             // So are their requests to join groups you own.
             try db.query("""
@@ -258,9 +264,10 @@ public final class SocialFeature {
 
     func setPinned(_ c: RequestContext, _ pinned: Bool) throws -> Response {
         guard let target = try conversationTarget(c) else { return .outcome(-1, "no such conversation") }
+        let isPinned = SQLParameter(pinned)
         try c.db.query("""
             INSERT INTO conversation_settings (user_id, dest_type, dest_id, pinned, pinned_at)
-            VALUES (\(c.userId), \(target.destType), \(target.destId), \(pinned), CASE WHEN \(pinned) THEN now() END)
+            VALUES (\(c.userId), \(target.destType), \(target.destId), \(isPinned), CASE WHEN \(isPinned) THEN now() END)
             ON CONFLICT (user_id, dest_type, dest_id)
             DO UPDATE SET pinned = EXCLUDED.pinned, pinned_at = EXCLUDED.pinned_at
             """)
@@ -401,12 +408,13 @@ public final class SocialFeature {
     /// The statement behind `ready.requests`: friend requests to the user and join requests to
     /// the live groups they own, newest first, at most 200, each with the requester's profile.
     static func requestList(of userId: Int64) -> SQL {
-        """
+        let user = SQLParameter(userId)
+        return """
         SELECT r.id, r.from_id, r.dest_type, r.group_id, r.message, (extract(epoch FROM r.created_at) * 1000)::bigint AS create_time,
                \(Profile.columns)
         FROM friend_requests r JOIN users u ON u.id = r.from_id
-        WHERE r.status = 0 AND (r.to_user_id = \(userId)
-            OR r.group_id IN (SELECT id FROM groups WHERE owner_id = \(userId) AND dissolved_at IS NULL))
+        WHERE r.status = 0 AND (r.to_user_id = \(user)
+            OR r.group_id IN (SELECT id FROM groups WHERE owner_id = \(user) AND dissolved_at IS NULL))
         ORDER BY r.created_at DESC LIMIT 200
         """
     }

@@ -34,7 +34,7 @@ final class StubSessions: SessionResolver {
         self.check = check
         self.copied = copied
     }
-    func authenticate(_ token: String, db: PGConnection) throws -> Int64 { try check(token) }
+    func authenticate(_ token: String, context: RequestContext) throws -> Int64 { try check(token) }
     func copy(of token: String) -> (userId: Int64, refreshNeeded: Bool)? { copied.map { ($0, false) } }
     func who(_ token: String) -> SQL { "SELECT 42::bigint AS who_id, false AS who_stale" }
     func keeper(for token: String) -> ((_ userId: Int64, _ stale: Bool) -> Void)? { nil }
