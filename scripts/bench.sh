@@ -48,6 +48,7 @@
 # BENCH_SEARCH_GROUPS (100000), BENCH_HISTORY_MESSAGES (5000000), BENCH_SYNC_CLIENTS (2000),
 # BENCH_SYNC_RATE (1000), BENCH_SYNC_SECONDS (10), BENCH_SYNC_SENDERS (32), BENCH_KEEP_USERS (0:
 # on a running stack, everything seeded is deleted at the end; 1 keeps it until the next run),
+# BENCH_RESULTS (.build/bench/results-<UTC time>.tsv: the summary's rows with the commit),
 # CHAT_BIN (as stack.sh).
 set -euo pipefail
 
@@ -58,6 +59,7 @@ if [ -d /opt/swift/usr/bin ]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
 cd "$ROOT"
 
 BENCH_USERS="${BENCH_USERS:-1000}"
+BENCH_RESULTS="${BENCH_RESULTS:-$ROOT/.build/bench/results-$(date -u +%Y%m%dT%H%M%SZ).tsv}"
 BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-32}"
 BENCH_THREADS="${BENCH_THREADS:-2}"
 BENCH_DURATION="${BENCH_DURATION:-10}"
@@ -721,6 +723,18 @@ if [ "${#SUMMARY[@]}" -gt 0 ]; then
     done
     echo "  $met of ${#SUMMARY[@]} met."
     echo
+    # The same rows as a file, for comparing runs (old and new binaries alternated).
+    mkdir -p "$(dirname "$BENCH_RESULTS")"
+    {
+        printf 'commit\tdate\tcpus\twhat\ttarget\tmeasured\tresult\n'
+        commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo -)"
+        for row in "${SUMMARY[@]}"; do
+            IFS='|' read -r what target measured result <<<"$row"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$commit" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" \
+                "$what" "$target" "$measured" "$result"
+        done
+    } >"$BENCH_RESULTS"
+    echo "Results: $BENCH_RESULTS"
 fi
 echo "Load average (1, 5, 15 min): $LOAD_AT_START at the start, $(load_avg) at the end. Other work on this machine"
 seeding=""

@@ -94,8 +94,10 @@ public final class ChangeStripes: @unchecked Sendable {
         return (epoch << 32) &+ (counter & 0xFFFF_FFFF)
     }
 
-    /// Ends every copy of `key`'s data, on every worker of the host. Call after the commit.
-    public func bump(_ key: Key) {
+    /// Ends every copy of `key`'s data, on every worker of the host. Only for the listener (the
+    /// change is committed) and `bumpAfterCommit`: a bump before the commit would let a reader
+    /// store the old data at the new version.
+    func bump(_ key: Key) {
         counters[key.index].wrappingAdd(1, ordering: .acquiringAndReleasing)
     }
 
@@ -108,7 +110,7 @@ public final class ChangeStripes: @unchecked Sendable {
     }
 
     /// Ends every copy of everything.
-    public func bumpAll() {
+    func bumpAll() {
         counters[0].wrappingAdd(1, ordering: .acquiringAndReleasing)
     }
 

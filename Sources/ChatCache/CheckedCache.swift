@@ -18,23 +18,39 @@ public final class CheckedCache<Value>: @unchecked Sendable {
         public var storedAt: UInt64
     }
 
-    let kind: Character
-    let entries: VersionedCache<Entry>
+    /// The letter of this kind's change counters (`ChangeStripes.Key`).
+    let counterKind: Character
+    let entries: VersionedCache<Value>
     let stripes: () -> ChangeStripes
 
     /// - Parameters:
-    ///   - budget: bytes of values to keep (0: nothing is kept, every version is nil).
+    ///   - kind: what is kept, and so its budget in `budgets` (0: nothing is kept, every version is nil).
+    ///   - counterKind: the letter of its change counters, as the triggers of sql/0006 send it.
     ///   - cost: the approximate size of a value in bytes.
-    public init(kind: Character, budget: Int, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared },
-                cost: @escaping (Value) -> Int) {
-        self.kind = kind
-        entries = VersionedCache(budget: budget) { cost($0.value) + 16 }
+    public convenience init(_ kind: CacheKind, counterKind: Character, budgets: CacheBudgets,
+                            stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }, cost: @escaping (Value) -> Int) {
+        self.init(counterKind: counterKind, entries: VersionedCache(kind, budgets: budgets, maxAgeNanos: CheckedCache.maxAgeNanos) {
+            cost($0) + 16
+        }, stripes: stripes)
+    }
+
+    /// A cache with a budget of its own, outside `CacheBudgets` (tests).
+    package convenience init(kind counterKind: Character, budget: Int, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared },
+                             cost: @escaping (Value) -> Int) {
+        self.init(counterKind: counterKind, entries: VersionedCache(budget: budget, maxAgeNanos: CheckedCache.maxAgeNanos) {
+            cost($0) + 16
+        }, stripes: stripes)
+    }
+
+    private init(counterKind: Character, entries: VersionedCache<Value>, stripes: @escaping () -> ChangeStripes) {
+        self.counterKind = counterKind
+        self.entries = entries
         self.stripes = stripes
     }
 
-    public var isEnabled: Bool { entries.budget > 0 }
+    public var isEnabled: Bool { entries.isEnabled }
 
-    public func key(_ id: Int64) -> ChangeStripes.Key { ChangeStripes.Key(kind, id) }
+    public func key(_ id: Int64) -> ChangeStripes.Key { ChangeStripes.Key(counterKind, id) }
 
     /// The version to store data about `id` at, read before the data; nil when nothing may be
     /// kept (no budget, or the counters cannot be trusted).
@@ -44,14 +60,13 @@ public final class CheckedCache<Value>: @unchecked Sendable {
 
     /// The copy of `id`'s data, if it is current and young enough, with its version.
     public func entry(_ id: Int64) -> (entry: Entry, version: Int64)? {
-        guard let version = version(of: id), let entry = entries.value(for: id, version: version),
-              monotonicNanos() &- entry.storedAt < CheckedCache.maxAgeNanos else { return nil }
-        return (entry, version)
+        guard let version = version(of: id), let found = entries.entry(for: id, version: version) else { return nil }
+        return (Entry(value: found.value, storedAt: found.storedAt), version)
     }
 
     public func value(_ id: Int64) -> Value? { entry(id)?.entry.value }
 
     public func store(_ value: Value, for id: Int64, version: Int64, storedAt: UInt64 = monotonicNanos()) {
-        entries.store(Entry(value: value, storedAt: storedAt), for: id, version: version)
+        entries.store(value, for: id, version: version, storedAt: storedAt)
     }
 }

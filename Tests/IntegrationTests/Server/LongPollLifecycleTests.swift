@@ -47,6 +47,13 @@ final class LongPollLifecycleTests: StackTestCase {
         return last
     }
 
+    /// The long-polls parked in every worker of the host, from the status page (whose slots are
+    /// refreshed twice a second).
+    func parkedLongPolls() -> Int64 {
+        let total = client.get("/_status").dataObject["total"] as? [String: Any] ?? [:]
+        return int64(total["parked_long_polls"]) ?? 0
+    }
+
     func testReloadAnswersEveryParkedSyncAndDeliveryContinues() throws {
         let supervisor = try supervisorPid()
         let sender = client.newAccount(name: "Sender")
@@ -60,7 +67,7 @@ final class LongPollLifecycleTests: StackTestCase {
         let watchers = [receiver] + (0..<3).map { client.newAccount(name: "Watcher\($0)") }
         let sinces = watchers.map { client.msgSync($0, since: 0, timeout: 0).next ?? 0 }
         let parked = (0..<20).map { client.msgSyncInBackground(watchers[$0 % 4], since: sinces[$0 % 4], timeout: 25) }
-        usleep(1_000_000)
+        XCTAssertTrue(StackProcesses.eventually(within: 10) { self.parkedLongPolls() >= 20 }, "the 20 syncs never parked")
         XCTAssertEqual(kill(supervisor, SIGHUP), 0)
         let reloadedAt = DispatchTime.now().uptimeNanoseconds
         for (index, sync) in parked.enumerated() {
@@ -75,8 +82,9 @@ final class LongPollLifecycleTests: StackTestCase {
         _ = settledWorkers(supervisor)
 
         // The new workers park and wake as before.
+        let parkedBefore = parkedLongPolls()
         let again = client.msgSyncInBackground(receiver, since: since, timeout: 20)
-        usleep(500_000)
+        XCTAssertTrue(StackProcesses.eventually(within: 10) { self.parkedLongPolls() > parkedBefore }, "the sync never parked")
         let sent = client.msgSend(sender, to: receiver.userId, content: "after the reload")
         XCTAssertNotNil(sent, "the message after the reload was not stored")
         guard let page = again.wait(seconds: 10) else { return XCTFail("the sync after the reload was not woken") }

@@ -198,7 +198,7 @@ final class ProcessModelTests: XCTestCase {
         }
         let account = try env.newAccount("GracefulStop")
 
-        let dir = "/tmp/pm-\(getpid())-\(Int.random(in: 1000...9999))"
+        let dir = NSTemporaryDirectory() + "pm-\(getpid())-\(Int.random(in: 1000...9999))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let socketPath = dir + "/chat.sock"

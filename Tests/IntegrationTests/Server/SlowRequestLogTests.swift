@@ -18,7 +18,14 @@ final class SlowRequestLogTests: StackTestCase {
                 """)
         }
         holder.start()
-        usleep(500_000)
+        // Until psql holds the lock (its transaction is asleep).
+        let holding = StackProcesses.eventually(within: 5) {
+            let rows = (try? StackDB.query(stack, """
+                SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2.5)%' AND wait_event = 'PgSleep'
+                """)) ?? []
+            return rows.first?.first == "1"
+        }
+        XCTAssertTrue(holding, "psql never took the row lock")
         let reply = client.authed("/chat/updateProfile", account.token, ["nickName": "Slow Poke"])
         assertOK(reply)
 
