@@ -41,7 +41,7 @@ public enum Migrator {
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
             """)
-        let done = Set(try db.query("SELECT version FROM schema_migrations").rows.compactMap { $0.int(0) })
+        let done = Set(try db.query("SELECT version FROM schema_migrations").rows.map { try $0.decode("version", as: Int.self) })
         var applied: [String] = []
         for migration in migrations where !done.contains(migration.version) {
             let sql = try String(contentsOfFile: migration.path, encoding: .utf8)

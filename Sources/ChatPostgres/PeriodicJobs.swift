@@ -47,7 +47,7 @@ public final class PeriodicJobs: @unchecked Sendable {
     public func runOnce(_ db: PGConnection) -> Bool {
         do {
             try db.ensureAlive()
-            guard try db.query("SELECT pg_try_advisory_lock(\(PeriodicJobs.lockKey))").first?.boolValue(0) == true else {
+            guard try db.query("SELECT pg_try_advisory_lock(\(PeriodicJobs.lockKey)) AS locked").first?.decode("locked", as: Bool.self) == true else {
                 return false
             }
             defer { _ = try? db.query("SELECT pg_advisory_unlock(\(PeriodicJobs.lockKey))") }

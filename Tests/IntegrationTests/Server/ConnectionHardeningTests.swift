@@ -93,14 +93,14 @@ final class ConnectionHardeningTests: StackTestCase {
             held.removeAll()
             try? setLimit(original)
         }
-        let logPath = stack.appLogPath ?? ""
+        let log = LogTail(stack.appLogPath ?? "")
         let marker = "[worker \(worker)] accept.failed"
         // Idle connections until this worker has failed an accept (the other worker takes the rest).
-        for _ in 0..<100 where !readWholeFile(logPath).contains(marker) {
+        for _ in 0..<100 where !log.text.contains(marker) {
             held.append(try PMFastCGI.Connection(socketPath: socketPath))
             usleep(5_000)
         }
-        XCTAssertTrue(StackProcesses.eventually(within: 5) { readWholeFile(logPath).contains(marker) },
+        XCTAssertTrue(StackProcesses.eventually(within: 5) { log.text.contains(marker) },
                       "the worker never logged accept.failed")
         let cpuBefore = StackProcesses.cpuSeconds(worker)
         usleep(2_000_000)

@@ -7,7 +7,7 @@ final class SlowRequestLogTests: StackTestCase {
     func testARequestRunningLongerThanTheLimitIsLoggedWithItsPath() throws {
         guard let logPath = stack.appLogPath else { throw XCTSkip("no app log under $CHAT_TEST_STACK_DIR") }
         let account = client.newAccount(name: "Slow")
-        let before = readWholeFile(logPath).components(separatedBy: "request.slow").count
+        let tail = LogTail(logPath)
 
         // A request that waits for a row lock held by another transaction runs that long: psql
         // changes the user's row and holds the lock for 2.5 s while updateProfile waits for it.
@@ -30,9 +30,9 @@ final class SlowRequestLogTests: StackTestCase {
         assertOK(reply)
 
         // The watchdog looks every 250 ms; the line is written while the request runs.
-        let log = readWholeFile(logPath)
+        let log = tail.text
         let slowLines = log.components(separatedBy: "\n").filter { $0.contains("request.slow") }
-        XCTAssertGreaterThan(slowLines.count, before - 1, "no request.slow line in \(logPath)")
+        XCTAssertFalse(slowLines.isEmpty, "no request.slow line in \(logPath)")
         XCTAssertTrue(slowLines.contains { $0.contains("path=/chat/updateProfile") && $0.contains("running_ms=") },
                       "request.slow lines: \(slowLines.suffix(3))")
         // And it never carries the token.

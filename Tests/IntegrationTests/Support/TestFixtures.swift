@@ -49,6 +49,25 @@ func readWholeFile(_ path: String) -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
+/// What a log file gains after this is made: a test that looks for its own lines reads only those,
+/// not the whole log of every earlier test.
+struct LogTail {
+    let path: String
+    let start: UInt64
+
+    init(_ path: String) {
+        self.path = path
+        start = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
+    }
+
+    var text: String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: start)
+        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+    }
+}
+
 // MARK: - Envelope assertions
 
 /// Headers every response must carry (API.md §1): `X-Request-Id` and `Cache-Control: no-store`.

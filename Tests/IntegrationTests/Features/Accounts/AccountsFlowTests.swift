@@ -531,6 +531,8 @@ final class AccountsFlowTests: StackTestCase {
     }
 
     func testSecretsAreNeverEchoedNorLogged() {
+        let appLog = stack.appLogPath.map(LogTail.init)
+        let accessLog = stack.nginxAccessLogPath.map(LogTail.init)
         let mobile = StackClient.newMobile()
         let password = StackClient.md5Hex("logcheck-\(mobile)")
         let code = client.requestCode(for: mobile)
@@ -563,23 +565,24 @@ final class AccountsFlowTests: StackTestCase {
             }
         }
 
-        guard let logPath = stack.appLogPath else {
+        guard let appLog else {
             XCTFail("no app log under CHAT_TEST_STACK_DIR (\(stack.stackDir ?? "unset"))/log")
             return
         }
-        Thread.sleep(forTimeInterval: 0.5)  // access lines reach the file within 0.2 s (Log.AccessBuffer)
-        let log = readWholeFile(logPath)
-        XCTAssertFalse(log.isEmpty, "the app log is empty: \(logPath)")
-        XCTAssertTrue(log.contains("access method=POST path=/chat/doLogin status=200"), "no access line for doLogin in \(logPath)")
+        // Access lines reach the file within 0.2 s (Log.AccessBuffer).
+        XCTAssertTrue(StackProcesses.eventually(within: 5) { appLog.text.contains("access method=POST path=/chat/doLogin status=200") },
+                      "no access line for doLogin in \(appLog.path)")
+        let log = appLog.text
         for (label, secret) in [("token", token), ("second token", token2), ("password hex", password), ("SMS code", code)] {
-            XCTAssertFalse(containsStandalone(log, secret), "the app log \(logPath) contains the \(label)")
+            XCTAssertFalse(containsStandalone(log, secret), "the app log \(appLog.path) contains the \(label)")
         }
-        if let accessLog = stack.nginxAccessLogPath {
-            Thread.sleep(forTimeInterval: 1.3)  // nginx writes its access log at least once a second (flush=1s)
-            let text = readWholeFile(accessLog)
-            XCTAssertTrue(text.contains("/chat/doLogin"), "nginx's access log \(accessLog) lacks this test's requests")
+        if let accessLog {
+            // nginx writes its access log at least once a second (flush=1s).
+            XCTAssertTrue(StackProcesses.eventually(within: 5) { accessLog.text.contains("/chat/doLogin") },
+                          "nginx's access log \(accessLog.path) lacks this test's requests")
+            let text = accessLog.text
             for (label, secret) in [("token", token2), ("password hex", password), ("SMS code", code)] {
-                XCTAssertFalse(containsStandalone(text, secret), "nginx's access log \(accessLog) contains the \(label)")
+                XCTAssertFalse(containsStandalone(text, secret), "nginx's access log \(accessLog.path) contains the \(label)")
             }
         }
     }
@@ -599,6 +602,7 @@ final class VerificationCodeFlowTests: XCTestCase {
     }
 
     func testFindPwdEndsAllSessionsAndReplacesThePassword() {
+        let appLog = stack.appLogPath.map(LogTail.init)
         let account = EarlyAccounts.takeReadyForNewCode(0, client: client)
         let ios = client.login(mobile: account.mobile, password: account.password, device: 2)
         assertOK(ios)
@@ -634,9 +638,12 @@ final class VerificationCodeFlowTests: XCTestCase {
                     status: 200, code: 3)
 
         // None of the secrets of this flow reach the app log.
-        if let logPath = stack.appLogPath {
-            Thread.sleep(forTimeInterval: 0.3)
-            let log = readWholeFile(logPath)
+        if let appLog {
+            // Once the last request's access line is there, so is everything the flow logged.
+            XCTAssertTrue(StackProcesses.eventually(within: 5) {
+                appLog.text.components(separatedBy: "path=/chat/findPwd").count > 4
+            }, "no access lines for findPwd in \(appLog.path)")
+            let log = appLog.text
             for (label, secret) in [("new password hex", newPassword), ("SMS code", code), ("token", freshToken),
                                     ("iOS token", iosToken)] {
                 XCTAssertFalse(containsStandalone(log, secret), "the app log contains the \(label)")
