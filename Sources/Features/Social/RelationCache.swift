@@ -47,12 +47,7 @@ public final class RelationCache: @unchecked Sendable {
     /// can be kept. The version is read here, before the statement runs.
     public func fill(for me: Int64) -> PGConnection.Rider? {
         guard let version = sets.version(of: me) else { return nil }
-        let user = SQLParameter(me)
-        let statement: SQL = """
-            SELECT f.friend_id AS other_id, f.remark, false AS blocked FROM friendships f WHERE f.user_id = \(user)
-            UNION ALL SELECT b.blocked_id, '', true FROM blocks b WHERE b.user_id = \(user)
-            """
-        return PGConnection.Rider(statement) { [sets] result in
+        return PGConnection.Rider(SocialStore.relations(of: me)) { [sets] result in
             var relations = Relations(remarks: [:], blocked: [], friendIds: [])
             // A result that does not read as expected is not kept (the next request reads again).
             guard let otherId = try? result.column("other_id", as: Int64.self),
@@ -63,7 +58,8 @@ public final class RelationCache: @unchecked Sendable {
                 if isBlocked {
                     relations.blocked.insert(other)
                 } else {
-                    relations.remarks[other] = row.withBytes(remark) { Array($0) }
+                    guard let text = try? row.withRequiredBytes(remark, { Array($0) }) else { return }
+                    relations.remarks[other] = text
                     relations.friendIds.append(other)
                 }
             }
