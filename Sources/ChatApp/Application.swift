@@ -16,27 +16,25 @@ public enum Application {
         let sender: SMSSender = config.smsSender == "command"
             ? CommandSMSSender(command: config.smsCommand ?? "")
             : OutboxSMSSender(path: config.smsOutbox)
-        let accounts = AccountsFeature(config: config, sender: sender)
+        // Every cache's share of list_cache_mib and profile_cache_mib: CacheRegistry.
+        let budgets = CacheRegistry.budgets(config)
+        let accounts = AccountsFeature(config: config, sender: sender, budgets: budgets)
         accounts.register(on: router)
         let uploads = UploadsFeature(config: config)
         uploads.register(on: router)
-        // The list cache's memory: a sixteenth for unread counts, the rest split evenly between the
-        // groups' member lists and the users' own lists (friends, requests, groups).
-        let listCacheBytes = config.listCacheMiB << 20
-        let groups = GroupsFeature(listCacheBytes: (listCacheBytes - listCacheBytes / 16) / 2, copies: config.profileCacheMiB > 0)
+        let groups = GroupsFeature(budgets: budgets)
         groups.register(on: router)
-        let social = SocialFeature(groups: groups, listCacheBytes: (listCacheBytes - listCacheBytes / 16) / 2)
+        let social = SocialFeature(groups: groups, budgets: budgets)
         social.register(on: router)
         accounts.relationColumns = SocialFeature.relationColumns
-        // A share of getUserById's cache memory for the relations; sessions and profiles have the rest.
-        let relations = RelationCache(budgetBytes: config.profileCacheMiB << 19)
+        let relations = RelationCache(budgets: budgets)
         accounts.cachedRelation = relations.relation(of:to:)
         accounts.relationFill = relations.fill(for:)
         groups.friendIds = relations.friendIds(of:)
         groups.relationFill = relations.fill(for:)
         accounts.profileDependents.append(GroupsFeature.forgetMemberLists(of:db:))
         accounts.readyContributors.append { context in social.readyPart(context) }
-        let messages = MessagesFeature(unreadCacheBytes: listCacheBytes / 16)
+        let messages = MessagesFeature(budgets: budgets)
         messages.cachedRelation = relations.relation(of:to:)
         messages.relationFill = relations.fill(for:)
         messages.sendLimiter = LocalRateLimiter(limit: config.sendMsgLimit)

@@ -13,7 +13,7 @@ public enum CacheRegistry {
     public static let shares: [CacheBudgets.Share] = [
         // list_cache_mib: rendered lists and what derives from them, checked against versions in
         // PostgreSQL (bumped by the triggers of sql/0004, 0005 and 0007 in the changing transaction).
-        .init(GroupsFeature.memberListsKind, sixtyFourths: 26),
+        .init(GroupsFeature.memberListsKind, sixtyFourths: 25),
         .init(GroupsFeature.memberHeadUrlsKind, sixtyFourths: 2),
         .init(SocialFeature.friendListsKind, sixtyFourths: 14),
         .init(SocialFeature.requestListsKind, sixtyFourths: 6),
@@ -21,7 +21,7 @@ public enum CacheRegistry {
         .init(SocialFeature.settingListsKind, sixtyFourths: 2),
         .init(MessagesFeature.unreadCountsKind, sixtyFourths: 4),
         .init(MessagesFeature.historyHintsKind, sixtyFourths: 3),
-        .init(MessagesFeature.directConversationsKind, sixtyFourths: 1),
+        .init(MessagesFeature.directConversationsKind, sixtyFourths: 2),
         // profile_cache_mib: copies checked against the host's change counters (bumped after the
         // commit, and by the NOTIFYs of sql/0006 and 0007), answered without a round trip.
         .init(AccountCaches.sessionsKind, sixtyFourths: 8),

@@ -30,10 +30,10 @@ public final class AccountCaches: @unchecked Sendable {
     let sessions: CheckedCache<Session>
     let profiles: CheckedCache<RenderedProfile>
 
-    /// - Parameter budgetBytes: a quarter for sessions, the rest for profiles (0: no caching).
-    init(budgetBytes: Int, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }) {
-        sessions = CheckedCache(kind: Sessions.changeKind, budget: budgetBytes / 4, stripes: stripes) { _ in 144 }
-        profiles = CheckedCache(kind: AccountCaches.profileKind, budget: budgetBytes - budgetBytes / 4, stripes: stripes) {
+    /// - Parameter budgets: the shares of `sessionsKind` and `profilesKind` (0: no caching).
+    init(budgets: CacheBudgets, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }) {
+        sessions = CheckedCache(AccountCaches.sessionsKind, counterKind: Sessions.changeKind, budgets: budgets, stripes: stripes) { _ in 144 }
+        profiles = CheckedCache(AccountCaches.profilesKind, counterKind: AccountCaches.profileKind, budgets: budgets, stripes: stripes) {
             $0.revealed.count + $0.masked.count + 80
         }
     }

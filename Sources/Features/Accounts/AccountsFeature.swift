@@ -66,10 +66,9 @@ public final class AccountsFeature {
     public static let loginFailureLimit = 5
     public static let loginFailureWindowMinutes = 15
 
-    public init(config: Config, sender: SMSSender) {
+    public init(config: Config, sender: SMSSender, budgets: CacheBudgets = .none) {
         self.config = config
-        // Half of getUserById's cache memory; Application gives the relations the other half.
-        caches = AccountCaches(budgetBytes: config.profileCacheMiB << 19)
+        caches = AccountCaches(budgets: budgets)
         sessionChecks = SessionChecks(caches: caches)
         self.codes = VerificationCodes(secret: config.secretKey, sender: sender, allowedPrefixes: config.smsAllowedPrefixes,
                                        intervalSeconds: config.smsPerNumberIntervalSeconds, perDay: config.smsPerNumberPerDay)

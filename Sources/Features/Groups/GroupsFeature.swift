@@ -27,12 +27,9 @@ public final class GroupsFeature {
     public var friendIds: ((_ me: Int64) -> [Int64]?)?
     public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
 
-    /// - Parameters:
-    ///   - listCacheBytes: memory for `lists` (0: render on every request).
-    ///   - copies: whether getGroupMember may answer from copies checked against the change
-    ///     counters (the accounts feature's session copies are on).
-    public init(listCacheBytes: Int = 0, copies: Bool = false) {
-        lists = GroupListCache(budgetBytes: listCacheBytes, copies: copies)
+    /// - Parameter budgets: memory for `lists` (`CacheRegistry`; none: render on every request).
+    public init(budgets: CacheBudgets = .none) {
+        lists = GroupListCache(budgets: budgets)
     }
 
     public func register(on router: Router) {

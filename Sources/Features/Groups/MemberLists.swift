@@ -184,14 +184,12 @@ final class GroupListCache: Sendable {
     /// bytes with `members` while both hold it, but is budgeted as if it did not.
     let copies: CheckedCache<GroupCopy>
 
-    /// - Parameters:
-    ///   - budgetBytes: for `members` and `headUrls`; `copies` may hold as much again as `members`.
-    ///   - copies: whether to keep `copies` (they serve only requests whose session and friends
-    ///     are held too, see `AccountCaches`).
-    init(budgetBytes: Int, copies keepCopies: Bool = false, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }) {
-        members = VersionedCache(budget: budgetBytes - budgetBytes / 16) { $0.cost }
-        headUrls = VersionedCache(budget: budgetBytes / 16) { $0.count + 64 }
-        copies = CheckedCache(kind: GroupCopy.kind, budget: keepCopies ? budgetBytes - budgetBytes / 16 : 0, stripes: stripes) {
+    /// - Parameter budgets: the shares of the three kinds. The copies draw on the same pool as
+    ///   the sessions and relations they need (`profile_cache_mib`), so none are kept without those.
+    init(budgets: CacheBudgets, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }) {
+        members = VersionedCache(GroupsFeature.memberListsKind, budgets: budgets) { $0.cost }
+        headUrls = VersionedCache(GroupsFeature.memberHeadUrlsKind, budgets: budgets) { $0.count + 64 }
+        copies = CheckedCache(GroupsFeature.groupCopiesKind, counterKind: GroupCopy.kind, budgets: budgets, stripes: stripes) {
             $0.list.cost + 16
         }
     }

@@ -16,31 +16,21 @@ final class DirectConversationIds: @unchecked Sendable {
         init(_ a: Int64, _ b: Int64) { (low, high) = a < b ? (a, b) : (b, a) }
     }
 
-    /// Past this many, all are dropped and learnt again (one lookup each, in a statement that
-    /// runs anyway): 200,000 pairs are about 10 MiB.
-    static let capacity = 200_000
+    /// Ids at version 0 (they never change); the budget bounds them.
+    private let ids: CacheMap<Pair, Int64>
 
-    private let lock = NSLock()
-    private var ids: [Pair: Int64] = [:]
-
-    func id(_ a: Int64, _ b: Int64) -> Int64? {
-        lock.lock()
-        defer { lock.unlock() }
-        return ids[Pair(a, b)]
+    init(budgets: CacheBudgets) {
+        // Two ids of the pair, the conversation id, and the map's own entry.
+        ids = CacheMap(MessagesFeature.directConversationsKind, budgets: budgets) { _ in 96 }
     }
+
+    func id(_ a: Int64, _ b: Int64) -> Int64? { ids.value(for: Pair(a, b), version: 0) }
 
     func remember(_ id: Int64, _ a: Int64, _ b: Int64) {
         let pair = Pair(a, b)
-        lock.lock()
-        defer { lock.unlock() }
-        if ids[pair] == id { return }
-        if ids.count >= DirectConversationIds.capacity { ids.removeAll(keepingCapacity: true) }
-        ids[pair] = id
+        if ids.value(for: pair, version: 0) == id { return }
+        ids.store(id, for: pair, version: 0)
     }
 
-    func forget(_ a: Int64, _ b: Int64) {
-        lock.lock()
-        defer { lock.unlock() }
-        ids[Pair(a, b)] = nil
-    }
+    func forget(_ a: Int64, _ b: Int64) { ids.remove(Pair(a, b)) }
 }

@@ -19,29 +19,20 @@ final class HistoryHints: @unchecked Sendable {
         var destType: Int
     }
 
-    /// Past this many, all hints are dropped and collected again (they are cheap to relearn).
-    static let capacity = 100_000
+    /// Hints at version 0: a hint decides nothing, so it needs no version; the budget bounds them.
+    private let hints: CacheMap<Key, MessagesFeature.Conversation>
 
-    private let lock = NSLock()
-    private var hints: [Key: MessagesFeature.Conversation] = [:]
-
-    func hint(for key: Key) -> MessagesFeature.Conversation? {
-        lock.lock()
-        defer { lock.unlock() }
-        return hints[key]
+    init(budgets: CacheBudgets) {
+        // The key's hash bytes and fields, the conversation, and the map's own entry.
+        hints = CacheMap(MessagesFeature.historyHintsKind, budgets: budgets) { _ in 160 }
     }
+
+    func hint(for key: Key) -> MessagesFeature.Conversation? { hints.value(for: key, version: 0) }
 
     func remember(_ conversation: MessagesFeature.Conversation, for key: Key) {
-        lock.lock()
-        defer { lock.unlock() }
-        if hints[key] == conversation { return }
-        if hints.count >= HistoryHints.capacity { hints.removeAll(keepingCapacity: true) }
-        hints[key] = conversation
+        if hints.value(for: key, version: 0) == conversation { return }
+        hints.store(conversation, for: key, version: 0)
     }
 
-    func forget(_ key: Key) {
-        lock.lock()
-        defer { lock.unlock() }
-        hints[key] = nil
-    }
+    func forget(_ key: Key) { hints.remove(key) }
 }

@@ -26,11 +26,11 @@ public final class MessagesFeature {
     static let maxSyncTimeout = 30
 
     /// The conversations recent history requests resolved to (see `HistoryHints`).
-    let historyHints = HistoryHints()
+    let historyHints: HistoryHints
     /// Unread counts already counted, per user (see `UnreadCounts`).
     let unreadCounts: UnreadCounts
     /// The direct conversations this worker has seen, by pair (see `DirectConversationIds`).
-    let directConversations = DirectConversationIds()
+    let directConversations: DirectConversationIds
 
     /// sendMsg's checks from this worker's copies (docs/caching.md), set by `Application`: one
     /// user's relation to another from the social feature's copies of relations, and the
@@ -38,12 +38,15 @@ public final class MessagesFeature {
     public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
     public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
 
-    /// - Parameter unreadCacheBytes: memory for `unreadCounts` (0: count everything every time).
     /// The per-user message rate (`rate_limit.send_msg.per_user`), counted in this worker.
     public var sendLimiter: LocalRateLimiter?
 
-    public init(unreadCacheBytes: Int = 0) {
-        unreadCounts = UnreadCounts(budgetBytes: unreadCacheBytes)
+    /// - Parameter budgets: memory for what this feature keeps (`CacheRegistry`; none: nothing is
+    ///   kept, every count and lookup goes to PostgreSQL).
+    public init(budgets: CacheBudgets = .none) {
+        unreadCounts = UnreadCounts(budgets: budgets)
+        historyHints = HistoryHints(budgets: budgets)
+        directConversations = DirectConversationIds(budgets: budgets)
     }
 
     public func register(on router: Router) {

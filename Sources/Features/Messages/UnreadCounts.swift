@@ -28,8 +28,8 @@ struct UnreadCounts {
     /// No version: every entry stays true (see above), so the cache is an LRU map under version 0.
     private let known: VersionedCache<[Known]>
 
-    init(budgetBytes: Int) {
-        known = VersionedCache(budget: budgetBytes) { $0.count * MemoryLayout<Known>.stride + 64 }
+    init(budgets: CacheBudgets) {
+        known = VersionedCache(MessagesFeature.unreadCountsKind, budgets: budgets) { $0.count * MemoryLayout<Known>.stride + 64 }
     }
 
     /// For one `ready`: per candidate (a conversation past the reader's read position, as

@@ -25,8 +25,8 @@ public final class RelationCache: @unchecked Sendable {
 
     let sets: CheckedCache<Relations>
 
-    package init(budgetBytes: Int, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }) {
-        sets = CheckedCache(kind: RelationCache.kind, budget: budgetBytes, stripes: stripes) { relations in
+    package init(budgets: CacheBudgets, stripes: @escaping () -> ChangeStripes = { ChangeStripes.shared }) {
+        sets = CheckedCache(RelationCache.cacheKind, counterKind: RelationCache.kind, budgets: budgets, stripes: stripes) { relations in
             relations.remarks.reduce(80) { $0 + $1.value.count + 56 } + relations.blocked.count * 24
         }
     }

@@ -39,15 +39,16 @@ public final class SocialFeature {
         var ignores: [UInt8]
     }
 
-    /// - Parameter listCacheBytes: memory for the rendered lists (0: render on every request):
-    ///   half for friend lists (the longest), a quarter each for request and group lists and a
-    ///   sixteenth (of the whole) for the settings lists.
-    public init(groups: GroupRequests, listCacheBytes: Int = 0) {
+    /// - Parameter budgets: memory for the rendered lists (`CacheRegistry`; none: render on every
+    ///   request).
+    public init(groups: GroupRequests, budgets: CacheBudgets = .none) {
         self.groups = groups
-        friendLists = VersionedCache(budget: listCacheBytes / 2) { $0.count + 64 }
-        requestLists = VersionedCache(budget: listCacheBytes / 4 - listCacheBytes / 32) { $0.count + 64 }
-        groupLists = VersionedCache(budget: listCacheBytes / 4 - listCacheBytes / 32) { $0.count + 64 }
-        settingLists = VersionedCache(budget: listCacheBytes / 16) { $0.blocks.count + $0.tops.count + $0.ignores.count + 96 }
+        friendLists = VersionedCache(SocialFeature.friendListsKind, budgets: budgets) { $0.count + 64 }
+        requestLists = VersionedCache(SocialFeature.requestListsKind, budgets: budgets) { $0.count + 64 }
+        groupLists = VersionedCache(SocialFeature.groupListsKind, budgets: budgets) { $0.count + 64 }
+        settingLists = VersionedCache(SocialFeature.settingListsKind, budgets: budgets) {
+            $0.blocks.count + $0.tops.count + $0.ignores.count + 96
+        }
     }
 
     public func register(on router: Router) {

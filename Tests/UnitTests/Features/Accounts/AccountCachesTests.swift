@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import ChatApp
 @testable import ChatConfig
 @testable import ChatSecurity
 @testable import ChatPostgres
@@ -12,7 +13,7 @@ final class AccountCachesTests: XCTestCase {
     func makeCaches() -> (AccountCaches, ChangeStripes) {
         let stripes = ChangeStripes()
         stripes.setListening(true)
-        return (AccountCaches(budgetBytes: 1 << 20, stripes: { stripes }), stripes)
+        return (AccountCaches(budgets: CacheRegistry.budgets(MemberListsTests.config(lists: 0, copies: 1)), stripes: { stripes }), stripes)
     }
 
     func keep(_ caches: AccountCaches, _ hash: [UInt8], userId: Int64, touched: Bool) {
@@ -47,7 +48,7 @@ final class AccountCachesTests: XCTestCase {
 
     func testNothingIsKeptWithoutBudgetOrWhileTheListenerIsAway() {
         let stripes = ChangeStripes()
-        let off = AccountCaches(budgetBytes: 0, stripes: { stripes })
+        let off = AccountCaches(budgets: .none, stripes: { stripes })
         stripes.setListening(true)
         XCTAssertNil(off.sessionVersion(tokenHash: Crypto.sha256([1])))
         XCTAssertNil(off.profiles.version(of: 1))

@@ -1,4 +1,5 @@
 import XCTest
+@testable import ChatApp
 @testable import ChatConfig
 @testable import ChatSecurity
 @testable import ChatPostgres
@@ -6,14 +7,22 @@ import XCTest
 @testable import Groups
 
 final class MemberListsTests: XCTestCase {
+    static func config(lists: Int, copies: Int) -> Config {
+        var config = Config()
+        config.listCacheMiB = lists
+        config.profileCacheMiB = copies
+        return config
+    }
+
     func testGroupCopiesAreKeptOnlyWhenAskedForAndWhileTheCountersCanBeTrusted() {
         let stripes = ChangeStripes()
         stripes.setListening(true)
-        let off = GroupListCache(budgetBytes: 1 << 20, copies: false, stripes: { stripes })
+        // Copies draw on profile_cache_mib: without it, none are kept.
+        let off = GroupListCache(budgets: CacheRegistry.budgets(Self.config(lists: 1, copies: 0)), stripes: { stripes })
         XCTAssertFalse(off.copies.isEnabled)
         XCTAssertNil(off.copies.version(of: 5), "copies off: nothing may be stored")
 
-        let cache = GroupListCache(budgetBytes: 1 << 20, copies: true, stripes: { stripes })
+        let cache = GroupListCache(budgets: CacheRegistry.budgets(Self.config(lists: 1, copies: 1)), stripes: { stripes })
         let first = cache.copies.version(of: 5)
         XCTAssertNotNil(first)
         stripes.bump(ChangeStripes.Key(GroupCopy.kind, 5))

@@ -1,4 +1,5 @@
 import XCTest
+@testable import ChatApp
 @testable import ChatConfig
 @testable import ChatPostgres
 @testable import ChatHTTP
@@ -80,11 +81,11 @@ final class UnreadCountsTests: XCTestCase {
     }
 
     func testRememberedCountsComeBackPerUserAndNotWithoutABudget() {
-        let counts = UnreadCounts(budgetBytes: 1 << 20)
+        let counts = UnreadCounts(budgets: CacheRegistry.budgets(MemberListsTests.config(lists: 1, copies: 0)))
         counts.remember([Known(conversationId: 5, readSeq: 1, visibleFrom: 0, lastSeq: 3, count: 2)], userId: 42)
         XCTAssertEqual(counts.lookup(userId: 42)[5]?.count, 2)
         XCTAssertTrue(counts.lookup(userId: 43).isEmpty)
-        let none = UnreadCounts(budgetBytes: 0)
+        let none = UnreadCounts(budgets: .none)
         none.remember([Known(conversationId: 5, readSeq: 1, visibleFrom: 0, lastSeq: 3, count: 2)], userId: 42)
         XCTAssertTrue(none.lookup(userId: 42).isEmpty)
     }
