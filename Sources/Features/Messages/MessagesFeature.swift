@@ -64,54 +64,6 @@ public final class MessagesFeature {
         var visibleFrom: Int64
     }
 
-    /// Creates the direct conversation of two users (the caller found none) and returns its id;
-    /// if a concurrent first message created it meanwhile, that one.
-    static func createDirectConversation(_ db: PGConnection, _ a: Int64, _ b: Int64) throws -> Int64? {
-        let (low, high) = a < b ? (a, b) : (b, a)
-        try db.query("""
-            INSERT INTO conversations (kind, user_low, user_high) VALUES (1, \(low), \(high)) ON CONFLICT DO NOTHING
-            """)
-        return try db.query("SELECT id FROM conversations WHERE kind = 1 AND user_low = \(low) AND user_high = \(high)").first?.int64(0)
-    }
-
-    /// The same for a group's conversation.
-    static func createGroupConversation(_ db: PGConnection, _ groupId: Int64) throws -> Int64? {
-        try db.query("INSERT INTO conversations (kind, group_id) VALUES (2, \(groupId)) ON CONFLICT DO NOTHING")
-        return try db.query("SELECT id FROM conversations WHERE kind = 2 AND group_id = \(groupId)").first?.int64(0)
-    }
-
-    /// The conversation the caller may read (a group's from the time they joined), or nil (none
-    /// yet, or not theirs). On a route that checks the session inside its statements, this
-    /// statement does it.
-    static func readableConversation(_ c: RequestContext, destId: Int64, destType: Int) throws -> Conversation? {
-        try decodeReadableConversation(c, try c.db.query(readableConversationStatement(c, destId: destId, destType: destType)))
-    }
-
-    static func readableConversationStatement(_ c: RequestContext, destId: Int64, destType: Int) -> SQL {
-        let dest = SQLParameter(destId), kind = SQLParameter(destType)
-        return """
-        WITH who AS (\(c.who))
-        SELECT who.who_id, who.who_stale, conv.id AS conversation_id, conv.visible_from
-        FROM who LEFT JOIN LATERAL (
-            SELECT c.id, 0::bigint AS visible_from FROM conversations c
-            WHERE \(kind) = 1 AND c.kind = 1 AND who.who_id <> \(dest)
-              AND c.user_low = LEAST(who.who_id, \(dest)) AND c.user_high = GREATEST(who.who_id, \(dest))
-            UNION ALL
-            SELECT c.id, (extract(epoch FROM m.joined_at) * 1000)::bigint
-            FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
-            WHERE \(kind) = 2 AND m.group_id = \(dest) AND m.user_id = who.who_id
-        ) AS conv ON true
-        """
-    }
-
-    /// Completes the session check from `readableConversationStatement`'s result (401 without a
-    /// live session) and returns the conversation, if readable.
-    static func decodeReadableConversation(_ c: RequestContext, _ found: PGResult) throws -> Conversation? {
-        try c.adoptSession(from: found.first)
-        guard let row = found.first, let id: Int64 = try row.decode("conversation_id") else { return nil }
-        return Conversation(id: id, visibleFrom: try row.decode("visible_from"))
-    }
-
     // MARK: sendMsg
 
     func sendMsg(_ c: RequestContext) throws -> Response {
@@ -123,7 +75,7 @@ public final class MessagesFeature {
         guard clientMsgId.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
             throw HTTPError.invalid("clientMsgId")
         }
-        let db = try c.db
+        let store = MessagesStore(db: try c.db)
         // A direct message from this worker's copies: the session, both users' relations and the
         // conversation's id all held and current, so the message's statement is the only round trip.
         var relationsToFill: [PGConnection.Rider] = []
@@ -137,9 +89,9 @@ public final class MessagesFeature {
                 }
                 try sendLimiter?.check(me)
                 do {
-                    return MessagesFeature.sentAnswer(try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId,
-                                                                                destType: 1, msgType: msgType, content: content,
-                                                                                clientMsgId: clientMsgId))
+                    return MessagesFeature.sentAnswer(try store.store(conversationId: conversationId, from: me, destId: destId,
+                                                                      destType: 1, msgType: msgType, content: content,
+                                                                      clientMsgId: clientMsgId))
                 } catch MessagesFeature.StoreError.noConversation {
                     // Deleted with one of its users since this worker saw it: look it up again.
                     directConversations.forget(me, destId)
@@ -154,52 +106,28 @@ public final class MessagesFeature {
         var conversationId: Int64?
         let me: Int64
         if destType == 1 {
-            let dest = SQLParameter(destId)
-            let statement: SQL = """
-                WITH who AS (\(c.who))
-                SELECT who.who_id, who.who_stale,
-                       EXISTS (SELECT 1 FROM friendships WHERE user_id = who.who_id AND friend_id = \(dest)) AS is_friend,
-                       EXISTS (SELECT 1 FROM blocks WHERE user_id = \(dest) AND blocked_id = who.who_id) AS they_block,
-                       EXISTS (SELECT 1 FROM blocks WHERE user_id = who.who_id AND blocked_id = \(dest)) AS i_block,
-                       (SELECT id FROM conversations
-                        WHERE kind = 1 AND user_low = LEAST(who.who_id, \(dest)) AND user_high = GREATEST(who.who_id, \(dest)))
-                       AS conversation_id
-                FROM who
-                """
-            let row = try db.query(statement, riders: relationsToFill).first
-            try c.adoptSession(from: row)
+            let rules = try store.directRules(c, to: destId, riders: relationsToFill)
             me = c.userId
-            guard let row else { throw HTTPError.unauthorized }
             guard destId != me else { return .outcome(-1, "you cannot message yourself") }
-            if let refusal = MessagesFeature.directRefusal(isFriend: try row.decode("is_friend"), theyBlock: try row.decode("they_block"),
-                                                           iBlock: try row.decode("i_block")) {
+            if let refusal = MessagesFeature.directRefusal(isFriend: rules.isFriend, theyBlock: rules.theyBlock, iBlock: rules.iBlock) {
                 return refusal
             }
             try sendLimiter?.check(me)
-            conversationId = try row.decode("conversation_id")
-            if conversationId == nil { conversationId = try MessagesFeature.createDirectConversation(db, me, destId) }
+            conversationId = rules.conversationId
+            if conversationId == nil { conversationId = try store.createDirectConversation(me, destId) }
             if let conversationId { directConversations.remember(conversationId, me, destId) }
         } else {
-            let dest = SQLParameter(destId)
-            let row = try db.query("""
-                WITH who AS (\(c.who))
-                SELECT who.who_id, who.who_stale,
-                       EXISTS (SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id
-                               WHERE m.group_id = \(dest) AND m.user_id = who.who_id AND g.dissolved_at IS NULL) AS is_member,
-                       (SELECT id FROM conversations WHERE kind = 2 AND group_id = \(dest)) AS conversation_id
-                FROM who
-                """).first
-            try c.adoptSession(from: row)
+            let rules = try store.groupRules(c, to: destId)
             me = c.userId
-            guard let row, try row.decode("is_member") else { return .outcome(-1, "only members can message a group") }
+            guard rules.isMember else { return .outcome(-1, "only members can message a group") }
             try sendLimiter?.check(me)
-            conversationId = try row.decode("conversation_id")
-            if conversationId == nil { conversationId = try MessagesFeature.createGroupConversation(db, destId) }
+            conversationId = rules.conversationId
+            if conversationId == nil { conversationId = try store.createGroupConversation(destId) }
         }
         guard let conversationId else { throw HTTPError.internalError }
-        return MessagesFeature.sentAnswer(try MessagesFeature.store(db, conversationId: conversationId, from: me, destId: destId,
-                                                                    destType: destType, msgType: msgType, content: content,
-                                                                    clientMsgId: clientMsgId))
+        return MessagesFeature.sentAnswer(try store.store(conversationId: conversationId, from: me, destId: destId,
+                                                          destType: destType, msgType: msgType, content: content,
+                                                          clientMsgId: clientMsgId))
     }
 
     /// sendMsg's answer for a stored (or found) message.
@@ -224,107 +152,13 @@ public final class MessagesFeature {
     /// events, in ONE statement (atomic on its own, so no explicit transaction and one round
     /// trip), then notifies the recipients' workers. Also for features that post messages
     /// themselves (red packets, transfers).
-    ///
-    /// Two identical retries racing both find no first message; the second then fails on the
-    /// unique key, the whole statement (its seq and events too) rolls back, and running it again
-    /// finds the first one (a new statement sees what committed meanwhile).
     public static func store(_ db: PGConnection, conversationId: Int64, from: Int64, destId: Int64, destType: Int,
                              msgType: Int, content: String, clientMsgId: String) throws -> (msgId: Int64, seq: Int64, sendTime: Int64) {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try storeOnce(db, conversationId: conversationId, from: from, destId: destId, destType: destType,
-                                     msgType: msgType, content: content, clientMsgId: clientMsgId)
-            } catch let error as PGError where error.isUniqueViolation && attempt < 3 {
-                continue
-            }
-        }
-    }
-
-    static func storeOnce(_ db: PGConnection, conversationId: Int64, from: Int64, destId: Int64, destType: Int,
-                          msgType: Int, content: String, clientMsgId: String) throws -> (msgId: Int64, seq: Int64, sendTime: Int64) {
-        // Recipients: both sides of a direct chat (the sender too, for their other devices) or
-        // every member of the group; an event each, with cursors taken in ascending user order,
-        // marked silent for those who muted the conversation. `mute_dest` is how a recipient's
-        // conversation_settings name it: the sender for a direct chat, the group for a group.
-        let conversation = SQLParameter(conversationId)
-        let sender = SQLParameter(from)
-        let clientId = SQLParameter(clientMsgId)
-        let kind = SQLParameter(destType)
-        let dest = SQLParameter(destId)
-        let row = try db.query("""
-            WITH existing AS (
-                SELECT msg_id, seq, send_time FROM messages
-                WHERE conversation_id = \(conversation) AND from_id = \(sender) AND client_msg_id = \(clientId)
-            ), bump AS (
-                UPDATE conversations SET last_seq = last_seq + 1,
-                    last_send_time = GREATEST((extract(epoch FROM clock_timestamp()) * 1000)::bigint, last_send_time + 1)
-                WHERE id = \(conversation) AND NOT EXISTS (SELECT 1 FROM existing)
-                RETURNING last_seq, last_send_time
-            ), inserted AS (
-                INSERT INTO messages (conversation_id, seq, msg_id, from_id, msg_type, content, client_msg_id, send_time)
-                SELECT \(conversation), last_seq, nextval('message_ids'), \(sender), \(msgType), \(content), \(clientId), last_send_time FROM bump
-                RETURNING msg_id, seq, send_time
-            ), recipients AS (
-                SELECT \(sender)::bigint AS user_id WHERE \(kind) = 1
-                UNION SELECT \(dest)::bigint WHERE \(kind) = 1
-                UNION SELECT user_id FROM group_members WHERE \(kind) = 2 AND group_id = \(dest)
-            ), bumped AS (
-                INSERT INTO user_event_cursors AS c (user_id, last_cursor)
-                SELECT r.user_id, 1 FROM recipients r, inserted ORDER BY r.user_id
-                ON CONFLICT (user_id) DO UPDATE SET last_cursor = c.last_cursor + 1
-                RETURNING user_id, last_cursor
-            ), events AS (
-                INSERT INTO user_events (user_id, cursor, type, payload, conversation_id, seq, silent)
-                SELECT b.user_id, b.last_cursor, 'message', '{}'::jsonb, \(conversation), i.seq,
-                       COALESCE((SELECT s.muted FROM conversation_settings s WHERE s.user_id = b.user_id
-                                 AND s.dest_type = \(kind) AND s.dest_id = CASE WHEN \(kind) = 1 THEN \(sender) ELSE \(dest) END), false)
-                FROM bumped b, inserted i
-                RETURNING user_id
-            )
-            SELECT msg_id, seq, send_time, (SELECT string_agg(user_id::text, ',') FROM events) FROM inserted
-            UNION ALL SELECT msg_id, seq, send_time, NULL FROM existing
-            """).first
-        guard let row else { throw StoreError.noConversation }
-        if let recipients = row.string(3) {
-            EventLog.notifyAfterCommit(db, recipients.split(separator: ",").compactMap { Int64($0) })
-        }
-        return (row.int64Value(0), row.int64Value(1), row.int64Value(2))
+        try MessagesStore(db: db).store(conversationId: conversationId, from: from, destId: destId, destType: destType,
+                                        msgType: msgType, content: content, clientMsgId: clientMsgId)
     }
 
     // MARK: history
-
-    /// The columns of a message as `messageJSON` reads them (m: messages, c: conversations).
-    static let messageColumns = "m.msg_id, m.seq, m.from_id, m.msg_type, m.content, m.send_time, c.kind, c.user_low, c.user_high, c.group_id"
-
-    static func messageJSON(_ row: PGRow, offset: Int = 0) -> JSON {
-        let from = row.int64Value(offset + 2)
-        let kind = row.int(offset + 6) ?? 1
-        let destId: Int64
-        if kind == 1 {
-            let low = row.int64Value(offset + 7)
-            destId = from == low ? row.int64Value(offset + 8) : low
-        } else {
-            destId = row.int64Value(offset + 9)
-        }
-        return .object([
-            ("msgId", .int(row.int64Value(offset))), ("seq", .int(row.int64Value(offset + 1))), ("fromId", .int(from)),
-            ("destId", .int(destId)), ("destType", .int(kind)), ("msgType", .int(row.int64Value(offset + 3))),
-            ("content", .string(row.text(offset + 4))), ("sendTime", .int(row.int64Value(offset + 5))),
-        ])
-    }
-
-    /// A page of history, newest first straight from the (conversation_id, send_time) index of
-    /// one partition (send times are strictly increasing within a conversation, so they order as
-    /// seq does). Only the messages table: who a message is addressed to follows from the request.
-    static func historyPage(conversationId: Int64, before: Int64, visibleFrom: Int64, size: Int) -> SQL {
-        """
-        SELECT m.msg_id, m.seq, m.from_id, m.msg_type, m.content, m.send_time FROM messages m
-        WHERE m.conversation_id = \(conversationId) AND m.send_time < \(before) AND m.send_time >= \(visibleFrom)
-        ORDER BY m.send_time DESC LIMIT \(size)
-        """
-    }
 
     func getMsgHistory(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
@@ -332,8 +166,7 @@ public final class MessagesFeature {
         // Default: everything (not "before this host's clock", which may lag the database's).
         let before = try c.params.int64("sendTime", in: 0...Int64.max) ?? Int64.max
         let size = try c.params.int("size", in: 1...100) ?? 20
-        let db = try c.db
-        let check = MessagesFeature.readableConversationStatement(c, destId: destId, destType: destType)
+        let store = MessagesStore(db: try c.db)
         // The page query names its conversation by id, so that PostgreSQL reads one partition; the
         // id comes from the check. When the last request of this session for this conversation
         // left a hint, the page is read in the same round trip as the check, and used only if
@@ -344,47 +177,29 @@ public final class MessagesFeature {
         var conversation: Conversation?
         var page: PGResult?
         if let hint = historyHints.hint(for: hintKey) {
-            let results = try db.pipeline([check, MessagesFeature.historyPage(conversationId: hint.id, before: before,
-                                                                               visibleFrom: hint.visibleFrom, size: size)])
-            conversation = try MessagesFeature.decodeReadableConversation(c, results[0])
-            if conversation == hint { page = results[1] }
+            let found = try store.readableConversation(c, destId: destId, destType: destType, pageOf: hint, before: before, size: size)
+            conversation = found.conversation
+            if conversation == hint { page = found.hintedPage }
         } else {
-            conversation = try MessagesFeature.decodeReadableConversation(c, try db.query(check))
+            conversation = try store.readableConversation(c, destId: destId, destType: destType)
         }
         guard let conversation else {
             historyHints.forget(hintKey)
-            if try destType == 2 && !GroupsFeature.isMember(db, destId, c.userId) {
+            if try destType == 2 && !GroupsFeature.isMember(store.db, destId, c.userId) {
                 throw HTTPError.forbidden("only members can read a group's messages")
             }
             return .ok([])
         }
         historyHints.remember(conversation, for: hintKey)
-        let rows = try page ?? db.query(MessagesFeature.historyPage(conversationId: conversation.id, before: before,
-                                                                    visibleFrom: conversation.visibleFrom, size: size))
+        let rows = try page ?? store.historyPage(of: conversation, before: before, size: size)
+        let columns = try MessageWriter.Columns(rows)
         let me = c.userId
         // The contract wants oldest first: the page is read newest first.
-        let answer = JSONWriter.array(count: rows.rowCount, bytesPerElement: 200) { position, w in
-            let row = rows[rows.rowCount - 1 - position]
-            let from = row.int64Value(2)
-            // In a direct chat a message goes to whichever of the two did not send it.
-            let addressee = destType == 2 ? destId : (from == me ? destId : me)
-            w.raw("{\"msgId\":")
-            w.int(row.int64Value(0))
-            w.raw(",\"seq\":")
-            w.int(row.int64Value(1))
-            w.raw(",\"fromId\":")
-            w.int(from)
-            w.raw(",\"destId\":")
-            w.int(addressee)
-            w.raw(",\"destType\":")
-            w.int(Int64(destType))
-            w.raw(",\"msgType\":")
-            w.int(row.int64Value(3))
-            w.raw(",\"content\":")
-            row.withBytes(4) { w.string(utf8: $0) }
-            w.raw(",\"sendTime\":")
-            w.int(row.int64Value(5))
-            w.byte(UInt8(ascii: "}"))
+        let answer = try JSONWriter.array(count: rows.rowCount, bytesPerElement: 200) { position, w in
+            try MessageWriter.write(rows[rows.rowCount - 1 - position], columns, into: &w) { from in
+                // In a direct chat a message goes to whichever of the two did not send it.
+                (destType == 2 ? destId : (from == me ? destId : me), Int64(destType))
+            }
         }
         return .ok(.bytes(answer))
     }
@@ -395,58 +210,12 @@ public final class MessagesFeature {
         let destId = try c.params.requiredId("destId")
         let destType = try c.params.requiredInt("destType", in: 1...2)
         let seq = try c.params.requiredInt64("seq", in: 0...Int64.max)
-        guard let conversation = try MessagesFeature.readableConversation(c, destId: destId, destType: destType) else {
+        let store = MessagesStore(db: try c.db)
+        guard let conversation = try store.readableConversation(c, destId: destId, destType: destType) else {
             return .outcome(-1, "no such conversation")
         }
-        // Never backwards, never past the last message.
-        let conversationId = SQLParameter(conversation.id)
-        try c.db.query("""
-            INSERT INTO conversation_reads (user_id, conversation_id, read_seq)
-            SELECT \(c.userId), \(conversationId), LEAST(\(seq), last_seq) FROM conversations WHERE id = \(conversationId)
-            ON CONFLICT (user_id, conversation_id)
-            DO UPDATE SET read_seq = GREATEST(conversation_reads.read_seq, EXCLUDED.read_seq)
-            """)
+        try store.markRead(userId: c.userId, conversationId: conversation.id, seq: seq)
         return .ok()
-    }
-
-    /// The conversations where something may be unread (the last seq is past the read position),
-    /// as a column of `ready`'s user row (`u`): six numbers each, as one two-dimensional bigint[]
-    /// (read flat, row by row) in `ready.unread`'s order (direct chats, then groups, by
-    /// destination): conversation id, destination, destination type, last seq, read position,
-    /// visible-from time (ms). One aggregate rather than a row per number: PostgreSQL's cost here is
-    /// mostly per plan node and per row.
-    static let unreadCandidatesColumn: SQL = """
-        COALESCE((
-            SELECT array_agg(ARRAY[mine.id, mine.dest, mine.kind::bigint, mine.last_seq, COALESCE(r.read_seq, 0),
-                                   mine.visible_from] ORDER BY mine.kind, mine.dest)
-            FROM (
-                SELECT c.id, c.last_seq, 1 AS kind, c.user_high AS dest, 0::bigint AS visible_from
-                FROM conversations c WHERE c.kind = 1 AND c.user_low = u.id
-                UNION ALL
-                SELECT c.id, c.last_seq, 1, c.user_low, 0::bigint
-                FROM conversations c WHERE c.kind = 1 AND c.user_high = u.id
-                UNION ALL
-                SELECT c.id, c.last_seq, 2, c.group_id, (extract(epoch FROM m.joined_at) * 1000)::bigint
-                FROM group_members m JOIN conversations c ON c.kind = 2 AND c.group_id = m.group_id
-                WHERE m.user_id = u.id
-            ) AS mine
-            LEFT JOIN conversation_reads r ON r.user_id = u.id AND r.conversation_id = mine.id
-            WHERE mine.last_seq > COALESCE(r.read_seq, 0)), '{}') AS unread_candidates
-        """
-
-    /// Messages from others in a seq range (after `afterSeq`, up to `upToSeq`) and, in a group,
-    /// from the join on (`visibleFrom`), per conversation, for `reader`, in the order given.
-    static func unreadCount(conversations: [Int64], afterSeq: [Int64], upToSeq: [Int64], visibleFrom: [Int64],
-                            reader: Int64) -> SQL {
-        """
-        SELECT (SELECT count(*) FROM messages x
-                WHERE x.conversation_id = t.id AND x.seq > t.after_seq AND x.seq <= t.up_to_seq
-                  AND x.from_id <> \(reader) AND x.send_time >= t.visible_from) AS unread
-        FROM unnest(\(PGArray(conversations))::bigint[], \(PGArray(afterSeq))::bigint[], \(PGArray(upToSeq))::bigint[],
-                    \(PGArray(visibleFrom))::bigint[]) WITH ORDINALITY
-             AS t(id, after_seq, up_to_seq, visible_from, n)
-        ORDER BY t.n
-        """
     }
 
     /// `ready.unread`: per conversation with anything unread from others, the count and last seq.
@@ -460,8 +229,8 @@ public final class MessagesFeature {
     /// 40-50 µs in PostgreSQL even when it has nothing to count (locking and opening every
     /// partition and index), so it runs only when something is left to count.
     public func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart {
-        AccountsFeature.ReadyPart(userColumns: [MessagesFeature.unreadCandidatesColumn]) { input in
-            let flat: [Int64] = try input.user.decode("unread_candidates")
+        AccountsFeature.ReadyPart(userColumns: [MessagesStore.unreadCandidatesColumn]) { input in
+            let flat = try MessagesStore.unreadCandidates(input.user)
             let userId = input.userId
             let candidates = stride(from: 0, to: flat.count - 5, by: 6).map { Array(flat[$0..<($0 + 6)]) }
             guard !candidates.isEmpty else { return AccountsFeature.ReadyPlan { _, _ in } }
@@ -471,7 +240,7 @@ public final class MessagesFeature {
             let (facts, toCount) = UnreadCounts.plan(asked, known: self.unreadCounts.lookup(userId: userId))
             var statements: [SQL] = []
             if !toCount.isEmpty {
-                statements.append(MessagesFeature.unreadCount(
+                statements.append(MessagesStore.unreadCount(
                     conversations: toCount.map { asked[$0.index].conversationId }, afterSeq: toCount.map(\.after),
                     upToSeq: toCount.map { asked[$0.index].lastSeq }, visibleFrom: toCount.map { asked[$0.index].visibleFrom },
                     reader: userId))
@@ -479,10 +248,10 @@ public final class MessagesFeature {
             return AccountsFeature.ReadyPlan(statements: statements) { results, data in
                 var counts = facts
                 if let result = results.first {
-                    guard result.rowCount == toCount.count else { throw HTTPError.internalError }
-                    let unread = try result.column("unread", as: Int64.self)
-                    for (row, pending) in toCount.enumerated() {
-                        counts[pending.index].count += try result[row][unread]
+                    let unread = try MessagesStore.unreadCounts(result)
+                    guard unread.count == toCount.count else { throw HTTPError.internalError }
+                    for (count, pending) in zip(unread, toCount) {
+                        counts[pending.index].count += count
                     }
                     self.unreadCounts.remember(counts, userId: userId)
                 }
@@ -504,38 +273,33 @@ public final class MessagesFeature {
         var reset: Bool
     }
 
-    /// Events after `since`, oldest first, at most one page.
-    /// The page after `since`; `run` sends the statements in one round trip (on a resumed
-    /// long-poll, with the session's re-check riding along).
+    /// The page after `since`, oldest first; `run` sends the statements in one round trip (on a
+    /// resumed long-poll, with the session's re-check riding along).
     static func fetch(_ run: ([SQL]) throws -> [PGResult], userId: Int64,
                       since: Int64) throws -> SyncPage {
-        let user = SQLParameter(userId)
-        let results = try run([
-            """
-            SELECT e.cursor, e.type, e.payload::text, e.silent, \(unsafeRaw: messageColumns)
-            FROM user_events e
-            LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.seq
-            LEFT JOIN conversations c ON c.id = e.conversation_id
-            WHERE e.user_id = \(user) AND e.cursor > \(since) ORDER BY e.cursor LIMIT \(syncPage)
-            """,
-            """
-            SELECT COALESCE((SELECT last_cursor FROM user_event_cursors WHERE user_id = \(user)), 0) AS latest,
-                   COALESCE((SELECT min(cursor) FROM user_events WHERE user_id = \(user)), 0) AS oldest
-            """,
-        ])
-        let latest: Int64 = try results[1][0].decode("latest")
-        let oldest: Int64 = try results[1][0].decode("oldest")
+        let results = try run(MessagesStore.syncPage(userId: userId, since: since, limit: syncPage))
+        let (latest, oldest) = try MessagesStore.syncBounds(results[1])
+        let rows = results[0]
+        let columns = try MessagesStore.SyncEventColumns(rows)
         var events: [JSON] = []
         var next = since
-        for row in results[0].rows {
-            let cursor = row.int64Value(0)
-            let type = row.text(1)
+        for row in rows.rows {
+            let cursor = try row[columns.cursor]
+            let type = try row[columns.type]
             var fields: [(String, JSON)] = [("cursor", .int(cursor)), ("type", .string(type))]
             if type == "message" {
-                fields.append(("silent", .bool(row.boolValue(3))))
-                fields.append(("message", row.isNull(4) ? .null : messageJSON(row, offset: 4)))
+                fields.append(("silent", .bool(try row[columns.silent])))
+                if row.isNull(columns.message.msgId) {
+                    fields.append(("message", .null))
+                } else {
+                    var w = JSONWriter(capacity: 256)
+                    try MessageWriter.write(row, columns.message, into: &w) { from in
+                        try columns.conversation.destination(row, fromId: from)
+                    }
+                    fields.append(("message", .bytes(w.bytes)))
+                }
             } else {
-                fields.append(("data", .raw(row.text(2))))
+                fields.append(("data", .raw(try row[columns.payload])))
             }
             events.append(.object(fields))
             next = cursor
@@ -543,7 +307,6 @@ public final class MessagesFeature {
         // A cursor from the future (e.g. a restored database), or one older than what is kept:
         // the client must reload its state with `ready` and continue from `next`.
         let reset = since > latest || (oldest > 0 && since < oldest - 1)
-        if reset && events.isEmpty { next = latest }
         return SyncPage(events: events, next: reset && events.isEmpty ? latest : next, reset: reset)
     }
 
