@@ -394,7 +394,7 @@ public final class AccountsFeature {
         let relation = relationColumns?("who.who_id", "u.id")
         let statement: SQL = """
             WITH who AS (\(c.who))
-            SELECT who.who_id, who.who_stale, \(Profile.columns)\(relation.map { ", \($0.columns)" } ?? "")
+            SELECT who.who_id, who.who_stale, \(Profile.columns)\(relation.map { relation -> SQL in ", \(relation.columns)" } ?? "")
             FROM who LEFT JOIN users u ON u.id = \(destId) \(relation?.joins ?? "")
             """
         let result = try c.db.query(statement, riders: relationToFill.map { [$0] } ?? [])
