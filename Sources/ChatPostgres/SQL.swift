@@ -4,7 +4,8 @@
 ///     let rows = try db.query("SELECT nick_name FROM users WHERE id = \(userId)")
 ///
 /// Another `SQL` interpolated into one is embedded with its own parameters renumbered, so that
-/// statements are composed from typed pieces (`Profile.columns`, a session check). Text that is
+/// statements are composed from typed pieces (`Profile.columns`, a session check); so is a
+/// string literal, or a closure that builds one: text written in code is SQL, values are bound. Text that is
 /// not a value and not a `SQL` can only get in through the visibly different
 /// `\(unsafeRaw: text)`, for the rare fragment chosen from a fixed set in code.
 ///
@@ -42,13 +43,16 @@ public struct SQL: ExpressibleByStringInterpolation, CustomStringConvertible, Se
 
         public mutating func appendLiteral(_ literal: String) { text += literal }
 
-        /// Binds `value` as the next parameter.
+        /// Binds `value` as the next parameter. Disfavoured, so that an expression that could be
+        /// either (a string literal, a closure building one) is taken as SQL text, never bound.
+        @_disfavoredOverload
         public mutating func appendInterpolation(_ value: some PGBindable) {
             binds.append(value)
             text += "$" + String(binds.count)
         }
 
         /// Binds `value`, or NULL.
+        @_disfavoredOverload
         public mutating func appendInterpolation(_ value: (some PGBindable)?) {
             binds.append(value.map { $0 as PGBindable })
             text += "$" + String(binds.count)

@@ -47,7 +47,8 @@ final class SQLTests: XCTestCase {
     }
 
     func testDescriptionShowsNoValue() {
-        let statement: SQL = "SELECT 1 FROM sessions WHERE token_hash = \("secret-token")"
+        let token = "secret-token"
+        let statement: SQL = "SELECT 1 FROM sessions WHERE token_hash = \(token)"
         XCTAssertFalse(statement.description.contains("secret"))
     }
 }
@@ -66,8 +67,9 @@ final class PGDecodingTests: XCTestCase {
 
     func testColumnsAreReadByNameWithTheirTypes() throws {
         let db = try connect()
+        let nick = "nick"
         let row = try XCTUnwrap(try db.query("""
-            SELECT \(Int64(42))::bigint AS id, \("nick")::text AS name, true AS flag, NULL::text AS head,
+            SELECT \(Int64(42))::bigint AS id, \(nick)::text AS name, true AS flag, NULL::text AS head,
                    ARRAY[3, 1, 2]::bigint[] AS ids, 2.5::float8 AS ratio
             """).first)
         XCTAssertEqual(try row.decode("id", as: Int64.self), 42)
@@ -116,5 +118,20 @@ final class SQLParameterTests: XCTestCase {
         // Shared within one literal; an embedded fragment was built on its own and keeps its own bind.
         XCTAssertEqual(statement.text, "SELECT $1, $2::bigint, $2, (SELECT $3)")
         XCTAssertEqual(statement.binds.map { $0?.pgText }, ["1", "9", "9"])
+    }
+}
+
+final class SQLFragmentInferenceTests: XCTestCase {
+    /// A fragment built in a closure could be typed as a String (bound as a value) or as SQL
+    /// (embedded as text): it must always be embedded.
+    func testAFragmentBuiltInAClosureIsEmbeddedNotBound() {
+        let columns: SQL = "f.remark AS relation_remark"
+        let relation: (columns: SQL, joins: SQL)? = (columns, "LEFT JOIN friendships f ON true")
+        let statement: SQL = "SELECT u.id\(relation.map { ", \($0.columns)" } ?? "") FROM users u \(relation?.joins ?? "")"
+        XCTAssertEqual(statement.text, "SELECT u.id, f.remark AS relation_remark FROM users u LEFT JOIN friendships f ON true")
+        XCTAssertTrue(statement.binds.isEmpty)
+        let name = "x"
+        let bound: SQL = "SELECT \(name)::text"
+        XCTAssertEqual(bound.text, "SELECT $1::text", "a String value is still bound")
     }
 }
