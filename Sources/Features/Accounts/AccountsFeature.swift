@@ -51,7 +51,8 @@ public final class AccountsFeature {
     /// The same relation as SQL that `getUserById` joins to the profile: extra columns
     /// (`relation_remark`, NULL when not friends, and `relation_blocked`) given the acting user's
     /// expression and the other user's id expression, with the tables it needs.
-    public var relationColumns: ((_ me: SQL, _ other: SQL) -> (columns: SQL, joins: SQL))?
+    public typealias RelationColumns = (_ me: SQL, _ other: SQL) -> (columns: SQL, joins: SQL)
+    public var relationColumns: RelationColumns?
     public var albumLookup: ((RequestContext, Int64) throws -> [String])?
     /// The caller's relation to another user from the social feature's cache (isFriend, remark as
     /// UTF-8, blocked), and the statement that fills that cache for a user.
@@ -91,14 +92,7 @@ public final class AccountsFeature {
     }
 
     /// Housekeeping: expired sessions and codes, and rate-limit history older than its window.
-    public static let cleanupJobs: [PeriodicJobs.Job] = [
-        .init(name: "sessions.expire", sql: "DELETE FROM sessions WHERE last_used_at < now() - interval '30 days'"),
-        .init(name: "sms_codes.expire", sql: "DELETE FROM sms_codes WHERE expires_at < now()"),
-        .init(name: "sms_sends.trim", sql: "DELETE FROM sms_sends WHERE sent_at < now() - interval '1 day'"),
-        .init(name: "login_failures.trim",
-              sql: "DELETE FROM login_failures WHERE failed_at < now() - interval '15 minutes'"),
-        RateLimiter.cleanupJob,
-    ]
+    public static let cleanupJobs: [PeriodicJobs.Job] = AccountsStore.cleanupJobs
 
     /// The session check handed to the request pipeline.
     public let sessionChecks: SessionChecks
@@ -119,7 +113,7 @@ public final class AccountsFeature {
         try limiter.hit([("get_validate_num.per_address", c.request.remoteAddress)], db: db)
         if purpose == nil {
             // Not told: a new number registers; a registered one resets or confirms something.
-            let registered = try !db.query("SELECT 1 FROM users WHERE mobile = \(mobile)").isEmpty
+            let registered = try AccountsStore(db: db).isRegistered(mobile: mobile)
             purpose = registered ? .account : .register
         }
         try codes.issue(mobile: mobile, purpose: purpose ?? .account, db: db)
@@ -135,21 +129,20 @@ public final class AccountsFeature {
         if !headUrl.isEmpty && !isAcceptableHeadUrl(headUrl) { throw HTTPError.invalid("headUrl") }
         let recommender = try c.params.id("recommandUserId")
         let db = try c.db
+        let store = AccountsStore(db: db)
         try limiter.hit([("register.per_mobile", mobile), ("register.per_address", c.request.remoteAddress)], db: db)
 
-        if try !db.query("SELECT 1 FROM users WHERE mobile = \(mobile)").isEmpty {
+        if try store.isRegistered(mobile: mobile) {
             return .outcome(2, "mobile already registered")
         }
         guard try codes.verify(mobile: mobile, code: code, db: db) else {
             return .outcome(3, "wrong or expired verification code")
         }
         let hash = try PasswordHasher.hash(pwd)
-        let rows = try db.query("""
-            INSERT INTO users (mobile, pwd_hash, name, head_url, recommend_user_id)
-            VALUES (\(mobile), \(hash), \(name), \(headUrl), (SELECT id FROM users WHERE id = \(recommender)))
-            ON CONFLICT (mobile) DO NOTHING RETURNING id
-            """)
-        guard let userId = rows.first?.int64(0) else { return .outcome(2, "mobile already registered") }
+        guard let userId = try store.createUser(mobile: mobile, pwdHash: hash, name: name, headUrl: headUrl,
+                                                recommender: recommender) else {
+            return .outcome(2, "mobile already registered")
+        }
         Log.info("account.registered", ["uid": userId])
         // The original returns the new id as a string in `info`.
         return .envelope(code: 1, info: String(userId), data: ["userId": .int(userId)])
@@ -160,24 +153,21 @@ public final class AccountsFeature {
         let pwd = try c.params.md5Hex("pwd")
         let device = try c.params.int("device", in: 1...3) ?? 1
         let db = try c.db
+        let store = AccountsStore(db: db)
 
         // Atomic throttle: under the number's lock, count the recent wrong passwords and, below the
         // limit, record this attempt as one before the (slow) hash check; a right password takes
         // it back. So N simultaneous wrong passwords count N, and the (limit+1)th waits.
         let attempt: (userId: Int64, hash: String, failureId: Int64)? = try db.transaction {
-            try db.query("SELECT pg_advisory_xact_lock(hashtext('login:' || \(mobile)))")
-            let window = SQLParameter(AccountsFeature.loginFailureWindowMinutes)
-            let failures = try db.query("""
-                SELECT count(*), GREATEST(1, ceil(extract(epoch FROM min(failed_at) + make_interval(mins => \(window)) - now())))
-                FROM login_failures WHERE mobile = \(mobile) AND failed_at > now() - make_interval(mins => \(window))
-                """)
-            if failures[0].int64Value(0) >= Int64(AccountsFeature.loginFailureLimit) {
+            try store.lockLogins(mobile: mobile)
+            let failures = try store.loginFailures(mobile: mobile, windowMinutes: AccountsFeature.loginFailureWindowMinutes)
+            if failures.count >= Int64(AccountsFeature.loginFailureLimit) {
                 throw HTTPError.tooManyRequests("too many wrong passwords; try again later",
-                                                retryAfterSeconds: Int(failures[0].int64Value(1)))
+                                                retryAfterSeconds: Int(failures.retryAfterSeconds))
             }
-            guard let row = try db.query("SELECT id, pwd_hash FROM users WHERE mobile = \(mobile)").first else { return nil }
-            let failureId = try db.query("INSERT INTO login_failures (mobile) VALUES (\(mobile)) RETURNING id")[0].int64Value(0)
-            return (row.int64Value(0), row.text(1), failureId)
+            guard let user = try store.credentials(mobile: mobile) else { return nil }
+            let failureId = try store.recordLoginFailure(mobile: mobile)
+            return (user.userId, user.pwdHash, failureId)
         }
         guard let attempt else { return .outcome(2, "no such user") }
         guard PasswordHasher.verify(pwd, against: attempt.hash) else { return .outcome(3, "wrong password") }
@@ -187,12 +177,11 @@ public final class AccountsFeature {
         // ends all sessions) either comes after and ends this session too, or came before and
         // this login is refused.
         let token: String? = try db.transaction {
-            let current = try db.query("SELECT pwd_hash FROM users WHERE id = \(userId) FOR SHARE")
-            guard current.first?.text(0) == attempt.hash else {
-                try db.query("DELETE FROM login_failures WHERE id = \(attempt.failureId)")
+            guard try store.heldPasswordHash(userId: userId) == attempt.hash else {
+                try store.forgetLoginFailure(id: attempt.failureId)
                 return nil
             }
-            try db.query("DELETE FROM login_failures WHERE mobile = \(mobile)")
+            try store.clearLoginFailures(mobile: mobile)
             return try Sessions.create(userId: userId, device: device, db: db)
         }
         guard let token else { return .outcome(3, "wrong password") }
@@ -206,8 +195,9 @@ public final class AccountsFeature {
         let pwd = try c.params.md5Hex("pwd")
         let code = try c.params.required("validateNum", maxLength: 6)
         let db = try c.db
+        let store = AccountsStore(db: db)
         try limiter.hit([("find_pwd.per_mobile", mobile), ("find_pwd.per_address", c.request.remoteAddress)], db: db)
-        guard let userId = try db.query("SELECT id FROM users WHERE mobile = \(mobile)").first?.int64(0) else {
+        guard let userId = try store.userId(mobile: mobile) else {
             return .outcome(2, "no such user")
         }
         guard try codes.verify(mobile: mobile, code: code, db: db) else {
@@ -215,9 +205,9 @@ public final class AccountsFeature {
         }
         let hash = try PasswordHasher.hash(pwd)
         try db.transaction {
-            try db.query("UPDATE users SET pwd_hash = \(hash), updated_at = now() WHERE id = \(userId)")
+            try store.setPassword(userId: userId, pwdHash: hash)
             try Sessions.endAll(userId: userId, db: db)
-            try db.query("DELETE FROM login_failures WHERE mobile = \(mobile)")
+            try store.clearLoginFailures(mobile: mobile)
         }
         Log.info("account.password_reset", ["uid": userId])
         return .ok()
@@ -234,14 +224,8 @@ public final class AccountsFeature {
 
     func ready(_ c: RequestContext) throws -> Response {
         let parts = readyContributors.map { $0(c) }
-        let partColumns = parts.flatMap(\.userColumns).map { column -> SQL in ", \(column)" }
         // The session check and the user's row with the parts' columns: one statement.
-        let user = try c.db.query("""
-            WITH who AS (\(c.who))
-            SELECT who.who_id, who.who_stale, \(Profile.columns), u.pay_pwd_hash IS NOT NULL AS has_pay_pwd\
-            \(SQL.joined(partColumns, separator: ""))
-            FROM who JOIN users u ON u.id = who.who_id
-            """)
+        let user = try c.db.query(AccountsStore.readyUser(who: c.who, extraColumns: parts.flatMap(\.userColumns)))
         try c.adoptSession(from: user.first)
         guard let row = user.first else { throw HTTPError.unauthorized }
         let profile = try Profile.Columns(user)
@@ -265,26 +249,18 @@ public final class AccountsFeature {
     }
 
     func updateProfile(_ c: RequestContext) throws -> Response {
-        let fields: [(param: String, column: String, max: Int)] = [
-            ("city", "city", 32), ("name", "name", 32), ("nickName", "nick_name", 32),
-            ("province", "province", 32), ("sex", "sex", 1), ("sign", "sign", 128),
-        ]
         // Validate everything first, so a bad field changes nothing.
-        var values: [String?] = []
-        for field in fields {
-            let value = try c.params.string(field.param, maxLength: field.max)
-            if field.param == "sex", let value, !["", "男", "女"].contains(value) { throw HTTPError.invalid("sex") }
-            if field.param == "name", let value, value.isEmpty { throw HTTPError.invalid("name") }
-            values.append(value)
-        }
+        let city = try c.params.string("city", maxLength: 32)
+        let name = try c.params.string("name", maxLength: 32)
+        if let name, name.isEmpty { throw HTTPError.invalid("name") }
+        let nickName = try c.params.string("nickName", maxLength: 32)
+        let province = try c.params.string("province", maxLength: 32)
+        let sex = try c.params.string("sex", maxLength: 1)
+        if let sex, !["", "男", "女"].contains(sex) { throw HTTPError.invalid("sex") }
+        let sign = try c.params.string("sign", maxLength: 128)
         let db = try c.db
-        // COALESCE keeps the columns that were not sent; the statement text stays constant.
-        try db.query("""
-            UPDATE users SET city = COALESCE(\(values[0]), city), name = COALESCE(\(values[1]), name),
-                nick_name = COALESCE(\(values[2]), nick_name), province = COALESCE(\(values[3]), province),
-                sex = COALESCE(\(values[4]), sex), sign = COALESCE(\(values[5]), sign), updated_at = now()
-            WHERE id = \(c.userId)
-            """)
+        try AccountsStore(db: db).updateProfile(userId: c.userId, city: city, name: name, nickName: nickName,
+                                                province: province, sex: sex, sign: sign)
         try profileChanged(c.userId, db: db)
         return .ok(try loadProfile(c.userId, db: db))
     }
@@ -293,7 +269,7 @@ public final class AccountsFeature {
         let url = try c.params.required("headUrl", maxLength: 512)
         guard isAcceptableHeadUrl(url) else { throw HTTPError.invalid("headUrl") }
         let db = try c.db
-        try db.query("UPDATE users SET head_url = \(url), updated_at = now() WHERE id = \(c.userId)")
+        try AccountsStore(db: db).setHead(userId: c.userId, url: url)
         try profileChanged(c.userId, db: db)
         return .ok(try loadProfile(c.userId, db: db))
     }
@@ -314,14 +290,13 @@ public final class AccountsFeature {
         let needAuth = try c.params.flag("needAuth")
         let newNotification = try c.params.flag("newNotification")
         let searchMobile = try c.params.flag("searchMobile")
-        let rows = try c.db.query("""
-            UPDATE users SET need_auth = COALESCE(\(needAuth), need_auth), new_notification = COALESCE(\(newNotification), new_notification),
-                search_mobile = COALESCE(\(searchMobile), search_mobile), updated_at = now()
-            WHERE id = \(c.userId) RETURNING need_auth, new_notification, search_mobile
-            """)
-        guard let row = rows.first else { throw HTTPError.unauthorized }
-        return .ok(["needAuth": .int(row.boolValue(0) ? 1 : 0), "newNotification": .int(row.boolValue(1) ? 1 : 0),
-                    "searchMobile": .int(row.boolValue(2) ? 1 : 0)])
+        guard let settings = try AccountsStore(db: c.db).updatePrivacy(userId: c.userId, needAuth: needAuth,
+                                                                       newNotification: newNotification,
+                                                                       searchMobile: searchMobile) else {
+            throw HTTPError.unauthorized
+        }
+        return .ok(["needAuth": .int(settings.needAuth ? 1 : 0), "newNotification": .int(settings.newNotification ? 1 : 0),
+                    "searchMobile": .int(settings.searchMobile ? 1 : 0)])
     }
 
     func updateAuth(_ c: RequestContext) throws -> Response {
@@ -331,23 +306,18 @@ public final class AccountsFeature {
         let code = try c.params.required("validateNum", maxLength: 6)
         guard IdNumber.isValid(idNo) else { throw HTTPError.invalid("idNo") }
         let db = try c.db
-        guard let row = try db.query("SELECT mobile, auth_status FROM users WHERE id = \(c.userId)").first else {
+        let store = AccountsStore(db: db)
+        guard let user = try store.mobileAndAuthStatus(userId: c.userId) else {
             throw HTTPError.unauthorized
         }
-        guard row.text(0) == mobile else { return .outcome(-1, "mobile is not your own") }
-        if row.int(1) == 2 { return .outcome(-1, "already verified") }
+        guard user.mobile == mobile else { return .outcome(-1, "mobile is not your own") }
+        if user.authStatus == 2 { return .outcome(-1, "already verified") }
         guard try codes.verify(mobile: mobile, code: code, db: db) else {
             return .outcome(3, "wrong or expired verification code")
         }
         let sealed = try Sealing.seal(Array(idNo.utf8), key: config.secretKey, purpose: "id-number")
         try db.transaction {
-            try db.query("""
-                INSERT INTO identity_verifications (user_id, real_name, id_no_masked, id_no_sealed)
-                VALUES (\(c.userId), \(name), \(IdNumber.mask(idNo)), \(PGBytes(sealed)))
-                ON CONFLICT (user_id) DO UPDATE SET real_name = EXCLUDED.real_name, id_no_masked = EXCLUDED.id_no_masked,
-                    id_no_sealed = EXCLUDED.id_no_sealed, submitted_at = now(), decided_at = NULL
-                """)
-            try db.query("UPDATE users SET auth_status = 1, updated_at = now() WHERE id = \(c.userId)")
+            try store.submitVerification(userId: c.userId, realName: name, idNoMasked: IdNumber.mask(idNo), idNoSealed: sealed)
             try profileChanged(c.userId, db: db)
         }
         return .ok(["isAuth": 1, "idNo": .string(IdNumber.mask(idNo)), "name": .string(name)])
@@ -358,15 +328,11 @@ public final class AccountsFeature {
         try limiter.hit([("query_user.per_user", String(c.userId)), ("query_user.per_mobile", mobile),
                          ("query_user.per_address", c.request.remoteAddress)], db: try c.db)
         // The profile and whether it is a friend's (to show the mobile in full) in one statement.
-        let relation = relationColumns?("\(c.userId)::bigint", "u.id")
-        let rows = try c.db.query("""
-            SELECT \(Profile.columns), \(relation?.columns ?? "NULL AS relation_remark")
-            FROM users u \(relation?.joins ?? "") WHERE u.mobile = \(mobile) AND u.search_mobile
-            """)
-        guard let row = rows.first else { return .ok(.null) }
-        let profile = try Profile.Columns(rows)
-        let isFriend = try row.decode("relation_remark", as: String?.self) != nil
-        return .ok(try Profile.json(row, profile, revealMobile: try row[profile.userId] == c.userId || isFriend))
+        guard let found = try AccountsStore(db: c.db).searchableProfile(mobile: mobile, seenBy: c.userId,
+                                                                        relation: relationColumns) else {
+            return .ok(.null)
+        }
+        return .ok(try found.profile.json(revealMobile: try found.profile.userId == c.userId || found.isFriend))
     }
 
     /// Answers from this worker's copies when it holds the session, the profile and the caller's
@@ -391,12 +357,7 @@ public final class AccountsFeature {
         let profileVersion = caches.profiles.version(of: destId)
         // The session check (while pending), the profile and the relation in ONE statement. No
         // row: no live session (401); a row with a NULL user id: no such user.
-        let relation = relationColumns?("who.who_id", "u.id")
-        let statement: SQL = """
-            WITH who AS (\(c.who))
-            SELECT who.who_id, who.who_stale, \(Profile.columns)\(relation.map { relation -> SQL in ", \(relation.columns)" } ?? "")
-            FROM who LEFT JOIN users u ON u.id = \(destId) \(relation?.joins ?? "")
-            """
+        let statement = AccountsStore.userById(who: c.who, destId: destId, relation: relationColumns)
         let result = try c.db.query(statement, riders: relationToFill.map { [$0] } ?? [])
         try c.adoptSession(from: result.first)
         let profile = try Profile.Columns(result)
@@ -440,9 +401,7 @@ public final class AccountsFeature {
 
     /// The user's own profile (mobile in full), or null.
     func loadProfile(_ userId: Int64, db: PGConnection) throws -> JSON {
-        let result = try db.query("SELECT \(Profile.columns) FROM users u WHERE u.id = \(userId)")
-        guard let row = result.first else { return .null }
-        return try Profile.json(row, try Profile.Columns(result), revealMobile: true)
+        try AccountsStore(db: db).profile(userId: userId)?.json(revealMobile: true) ?? .null
     }
 
     // MARK: operator actions
@@ -450,13 +409,12 @@ public final class AccountsFeature {
     /// `chat-fcgi admin auth approve|reject USERID`: decides a verification under review.
     public static func decideVerification(userId: Int64, approve: Bool, db: PGConnection) throws -> Bool {
         try db.transaction {
-            let rows = try db.query("""
-                UPDATE users SET auth_status = \(approve ? 2 : 3), updated_at = now() WHERE id = \(userId) AND auth_status = 1 RETURNING id
-                """)
+            let store = AccountsStore(db: db)
+            let decided = try store.decideVerification(userId: userId, approve: approve)
             // A command, not a worker: the workers hear of this through the trigger's NOTIFY.
             AccountCaches.forgetProfile(userId, db: db)
-            guard !rows.isEmpty else { return false }
-            try db.query("UPDATE identity_verifications SET decided_at = now() WHERE user_id = \(userId)")
+            guard decided else { return false }
+            try store.markVerificationDecided(userId: userId)
             return true
         }
     }

@@ -51,7 +51,7 @@ public enum Profile {
     /// changes; without this, a list the user joined between that moment and the profile
     /// change's commit would be rendered with the old profile at a version nothing bumps again.
     public static func holdSteady(_ db: PGConnection, _ users: [Int64]) throws {
-        try db.query("SELECT 1 FROM users WHERE id = ANY(\(PGArray(users))::bigint[]) ORDER BY id FOR SHARE")
+        try AccountsStore(db: db).holdSteady(users)
     }
 
     /// `+8613812345678` → `+86*******5678`: enough to recognise, not enough to call or to find by

@@ -31,8 +31,7 @@ public struct RateLimiter {
     /// counted thing (a user id, a mobile, an address).
     public typealias Subject = (limit: String, key: String)
 
-    public static let cleanupJob = PeriodicJobs.Job(
-        name: "rate_limit_hits.trim", sql: "DELETE FROM rate_limit_hits WHERE window_end < now() - interval '1 minute'")
+    public static let cleanupJob = AccountsStore.rateLimitHitsCleanup
 
     /// The buckets (name, window seconds, limit) for these subjects: limits set to 0 and the
     /// per-address limits of exempt addresses are left out. Sorted, so that concurrent upserts
@@ -48,31 +47,17 @@ public struct RateLimiter {
         return out.sorted { $0.bucket < $1.bucket }
     }
 
-    /// The upsert that counts one hit in each bucket and returns each bucket's hits and seconds left.
-    static func hitSQL(buckets: [String], seconds: [Int64]) -> SQL {
-        """
-        INSERT INTO rate_limit_hits AS r (bucket, window_end, hits)
-        SELECT t.bucket, now() + make_interval(secs => t.secs::double precision), 1
-        FROM unnest(\(PGTextArray(buckets))::text[], \(PGArray(seconds))::bigint[]) AS t(bucket, secs) ORDER BY t.bucket
-        ON CONFLICT (bucket) DO UPDATE
-        SET hits = CASE WHEN r.window_end <= now() THEN 1 ELSE r.hits + 1 END,
-            window_end = CASE WHEN r.window_end <= now() THEN EXCLUDED.window_end ELSE r.window_end END
-        RETURNING r.bucket, r.hits, GREATEST(1, ceil(extract(epoch FROM r.window_end - now())))::bigint AS seconds_left
-        """
-    }
-
     /// Counts one request against each subject's limit; throws 429 with `Retry-After` (the
     /// longest wait of the limits it is over) when any is exceeded.
     public func hit(_ subjects: [Subject], db: PGConnection) throws {
         let buckets = buckets(subjects)
         guard !buckets.isEmpty else { return }
-        let rows = try db.query(RateLimiter.hitSQL(buckets: buckets.map(\.bucket), seconds: buckets.map { Int64($0.seconds) }))
+        let counted = try AccountsStore(db: db).hitRateLimits(buckets: buckets.map(\.bucket),
+                                                              seconds: buckets.map { Int64($0.seconds) })
         var retryAfter = 0
-        for row in rows.rows {
-            let bucket: String = try row.decode("bucket")
-            guard let limit = buckets.first(where: { $0.bucket == bucket }) else { continue }
-            let hits: Int64 = try row.decode("hits")
-            if hits > Int64(limit.count) { retryAfter = max(retryAfter, try row.decode("seconds_left")) }
+        for hit in counted {
+            guard let limit = buckets.first(where: { $0.bucket == hit.bucket }) else { continue }
+            if hit.hits > Int64(limit.count) { retryAfter = max(retryAfter, hit.secondsLeft) }
         }
         if retryAfter > 0 {
             throw HTTPError.tooManyRequests("too many requests; try again later", retryAfterSeconds: retryAfter)

@@ -21,27 +21,18 @@ public enum Sessions {
 
     /// Starts a session for the device kind, ending that kind's previous session (whose cached
     /// copies end with it once this commits: the old session's change id comes back from the
-    /// statement). `old` is read (and its row locked) before the insert replaces the row: read
-    /// only from RETURNING, it would be read after, and find nothing.
+    /// statement).
     public static func create(userId: Int64, device: Int, db: PGConnection) throws -> String {
         let token = Crypto.randomToken()
-        let user = SQLParameter(userId)
-        let deviceKind = SQLParameter(device)
-        let rows = try db.query("""
-            WITH old AS (SELECT token_hash FROM sessions WHERE user_id = \(user) AND device = \(deviceKind) FOR UPDATE)
-            INSERT INTO sessions (token_hash, user_id, device)
-            SELECT \(PGBytes(hash(token)))::bytea, \(user)::bigint, \(deviceKind)::smallint FROM (SELECT count(*) FROM old) AS old_read_first
-            ON CONFLICT (user_id, device) DO UPDATE
-            SET token_hash = EXCLUDED.token_hash, created_at = now(), last_used_at = now()
-            RETURNING \(unsafeRaw: changeIdSQL("(SELECT token_hash FROM old)"))
-            """)
-        if let old = rows.first?.int64(0) { ChangeStripes.bumpAfterCommit([ChangeStripes.Key(changeKind, old)], db: db) }
+        if let old = try AccountsStore(db: db).replaceSession(userId: userId, device: device, tokenHash: hash(token)) {
+            ChangeStripes.bumpAfterCommit([ChangeStripes.Key(changeKind, old)], db: db)
+        }
         return token
     }
 
     /// Sessions in the workers' change counters (`ChangeStripes`): kind `s`, and as id the first 8
     /// bytes of the token hash read as a big-endian signed integer, as sql/0006's trigger and
-    /// `changeIdSQL` compute it.
+    /// `AccountsStore.changeId(ofTokenHash:)` compute it.
     static let changeKind: Character = "s"
 
     static func changeId(tokenHash: [UInt8]) -> Int64 {
@@ -50,27 +41,12 @@ public enum Sessions {
         return Int64(bitPattern: bits)
     }
 
-    /// `changeId` in SQL, of a bytea expression (NULL for NULL).
-    static func changeIdSQL(_ tokenHash: String) -> String {
-        "('x' || encode(substr(\(tokenHash), 1, 8), 'hex'))::bit(64)::bigint"
-    }
-
-    /// The one definition of a live session, for every statement that checks one: its user
-    /// (`who_id`) and whether its last use should be recorded (`who_stale`); no row when there is
-    /// no live session.
-    static func live(tokenHash: [UInt8]) -> SQL {
-        """
-        SELECT s.user_id AS who_id, s.last_used_at < now() - interval '1 minute' AS who_stale FROM sessions s
-        WHERE s.token_hash = \(PGBytes(tokenHash)) AND s.last_used_at > now() - interval '30 days'
-        """
-    }
-
     /// The user of a live session, or 401.
     public static func authenticate(token: String, db: PGConnection) throws -> Int64 {
         guard isWellFormed(token) else { throw HTTPError.unauthorized }
-        guard let row = try db.query(live(tokenHash: hash(token))).first else { throw HTTPError.unauthorized }
-        if try row.decode("who_stale") { try refresh(token: token, db: db) }
-        return try row.decode("who_id")
+        guard let session = try AccountsStore(db: db).liveSession(tokenHash: hash(token)) else { throw HTTPError.unauthorized }
+        if session.stale { try refresh(token: token, db: db) }
+        return session.userId
     }
 
     /// Records a use. Concurrent requests of one session may all find it stale at the same
@@ -83,10 +59,7 @@ public enum Sessions {
             touches.post(Crypto.hex(hash(token)))
             return
         }
-        try db.query("""
-            UPDATE sessions SET last_used_at = now()
-            WHERE token_hash = \(PGBytes(hash(token))) AND last_used_at < now() - interval '1 minute'
-            """)
+        try AccountsStore(db: db).touchSession(tokenHash: hash(token))
     }
 
     /// Writes the uses of this worker's sessions (set by the worker at start).
@@ -96,17 +69,13 @@ public enum Sessions {
     /// statement for all. A session ended meanwhile matches nothing.
     public static func makeTouches(conninfo: String) -> BackgroundWrites<String> {
         BackgroundWrites(name: "session-touch", conninfo: conninfo, linger: 1) { db, hashes in
-            try db.query("""
-                UPDATE sessions SET last_used_at = now()
-                WHERE token_hash = ANY (ARRAY(SELECT decode(h, 'hex') FROM unnest(\(PGTextArray(Array(hashes)))::text[]) AS t(h)))
-                  AND last_used_at < now() - interval '1 minute'
-                """)
+            try AccountsStore(db: db).touchSessions(hexTokenHashes: Array(hashes))
         }
     }
 
     public static func endAll(userId: Int64, db: PGConnection) throws {
-        let ended = try db.query("DELETE FROM sessions WHERE user_id = \(userId) RETURNING \(unsafeRaw: changeIdSQL("token_hash"))")
-        ChangeStripes.bumpAfterCommit(ended.rows.map { ChangeStripes.Key(changeKind, $0.int64Value(0)) }, db: db)
+        let ended = try AccountsStore(db: db).endSessions(userId: userId)
+        ChangeStripes.bumpAfterCommit(ended.map { ChangeStripes.Key(changeKind, $0) }, db: db)
     }
 }
 
@@ -128,7 +97,7 @@ public final class SessionChecks: SessionResolver {
 
     public func who(_ token: String) -> SQL {
         // A malformed token matches nothing; hashing it anyway keeps one code path.
-        Sessions.live(tokenHash: Sessions.hash(token))
+        AccountsStore.liveSession(tokenHash: Sessions.hash(token))
     }
 
     /// Keeps what the statement found at the session's version read now, before the statement.

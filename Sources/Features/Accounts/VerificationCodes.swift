@@ -79,31 +79,20 @@ public struct VerificationCodes {
             throw HTTPError.badRequest("invalid parameter: mobile (verification codes cannot be sent to this country code)")
         }
         let code = Crypto.randomDigits(6)
-        let codeMac = PGBytes(mac(mobile: mobile, code: code))
+        let codeMac = mac(mobile: mobile, code: code)
+        let store = AccountsStore(db: db)
         let sendId: Int64 = try db.transaction {
-            try db.query("SELECT pg_advisory_xact_lock(hashtext('sms:' || \(mobile)))")
-            let interval = SQLParameter(intervalSeconds)
-            let recent = try db.query("""
-                SELECT count(*) FILTER (WHERE sent_at > now() - make_interval(secs => \(interval)::double precision)),
-                       count(*),
-                       GREATEST(1, ceil(extract(epoch FROM max(sent_at) + make_interval(secs => \(interval)::double precision) - now()))),
-                       GREATEST(1, ceil(extract(epoch FROM min(sent_at) + interval '1 day' - now())))
-                FROM sms_sends WHERE mobile = \(mobile) AND sent_at > now() - interval '1 day'
-                """)
-            let row = recent[0]
-            if intervalSeconds > 0 && row.int64Value(0) >= 1 {
+            try store.lockCodes(mobile: mobile)
+            let recent = try store.recentSends(mobile: mobile, intervalSeconds: intervalSeconds)
+            if intervalSeconds > 0 && recent.withinInterval >= 1 {
                 throw HTTPError.tooManyRequests("a code was sent to this number moments ago",
-                                                retryAfterSeconds: Int(row.int64Value(2)))
+                                                retryAfterSeconds: Int(recent.intervalRetryAfter))
             }
-            if row.int64Value(1) >= Int64(perDay) {
-                throw HTTPError.tooManyRequests("too many codes for this number today", retryAfterSeconds: Int(row.int64Value(3)))
+            if recent.withinDay >= Int64(perDay) {
+                throw HTTPError.tooManyRequests("too many codes for this number today", retryAfterSeconds: Int(recent.dayRetryAfter))
             }
-            try db.query("""
-                INSERT INTO sms_codes (mobile, code_mac, attempts, expires_at)
-                VALUES (\(mobile), \(codeMac), 0, now() + make_interval(secs => \(VerificationCodes.lifetimeSeconds)))
-                ON CONFLICT (mobile) DO UPDATE SET code_mac = EXCLUDED.code_mac, attempts = 0, expires_at = EXCLUDED.expires_at
-                """)
-            return try db.query("INSERT INTO sms_sends (mobile) VALUES (\(mobile)) RETURNING id")[0].int64Value(0)
+            try store.saveCode(mobile: mobile, mac: codeMac, lifetimeSeconds: VerificationCodes.lifetimeSeconds)
+            return try store.recordSend(mobile: mobile)
         }
         do {
             try sender.send(mobile: mobile, code: code, text: VerificationCodes.text(code: code, purpose: purpose))
@@ -111,10 +100,7 @@ public struct VerificationCodes {
             // The error describes the sender's failure, never the code or the text.
             Log.error("sms.send_failed", ["error": String(describing: error)])
             do {
-                try db.query("""
-                    WITH code AS (DELETE FROM sms_codes WHERE mobile = \(mobile) AND code_mac = \(codeMac))
-                    DELETE FROM sms_sends WHERE id = \(sendId)
-                    """)
+                try store.takeBackSend(mobile: mobile, mac: codeMac, sendId: sendId)
             } catch {
                 Log.error("sms.take_back_failed", ["error": String(describing: error)])
             }
@@ -127,19 +113,17 @@ public struct VerificationCodes {
     /// Runs in its own transaction so that a wrong attempt counts even when the caller fails.
     public func verify(mobile: String, code: String, db: PGConnection) throws -> Bool {
         guard code.utf8.count == 6, code.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+        let store = AccountsStore(db: db)
         return try db.transaction {
-            let rows = try db.query("""
-                SELECT code_mac, attempts, expires_at > now() FROM sms_codes WHERE mobile = \(mobile) FOR UPDATE
-                """)
-            guard let row = rows.first, row.boolValue(2), row.int64Value(1) < Int64(VerificationCodes.maxAttempts) else {
+            guard let stored = try store.lockedCode(mobile: mobile), stored.isLive,
+                  stored.attempts < Int64(VerificationCodes.maxAttempts) else {
                 return false
             }
-            let stored = Crypto.fromHex(String(row.text(0).dropFirst(2))) ?? []
-            if Crypto.constantTimeEquals(stored, mac(mobile: mobile, code: code)) {
-                try db.query("DELETE FROM sms_codes WHERE mobile = \(mobile)")
+            if Crypto.constantTimeEquals(stored.mac, mac(mobile: mobile, code: code)) {
+                try store.consumeCode(mobile: mobile)
                 return true
             }
-            try db.query("UPDATE sms_codes SET attempts = attempts + 1 WHERE mobile = \(mobile)")
+            try store.countWrongAttempt(mobile: mobile)
             return false
         }
     }

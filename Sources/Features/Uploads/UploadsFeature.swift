@@ -38,9 +38,7 @@ public final class UploadsFeature {
     public var uploadsInFlight: Int { slots.inUse }
 
     /// Housekeeping of the usage rows the quota no longer needs.
-    public static let cleanupJobs = [
-        PeriodicJobs.Job(name: "upload_usage", sql: "DELETE FROM upload_usage WHERE day < current_date - 2"),
-    ]
+    public static let cleanupJobs = UploadsStore.cleanupJobs
 
     /// Removes temporary files older than `staleTemporarySeconds` (left by a worker that was killed
     /// mid-upload): at a worker's start, then every ten minutes.
@@ -380,9 +378,7 @@ struct UploadQuota {
         func cancel(_ c: RequestContext) {
             guard bytes > 0, let db = try? c.db else { return }
             do {
-                try db.query("""
-                    UPDATE upload_usage SET bytes = greatest(bytes - \(bytes), 0) WHERE user_id = \(c.userId) AND day = (now() AT TIME ZONE 'UTC')::date
-                    """)
+                try UploadsStore(db: db).giveBack(userId: c.userId, bytes: bytes)
             } catch {
                 Log.warn("upload.quota_refund_failed", ["error": String(describing: error)])
             }
@@ -393,13 +389,9 @@ struct UploadQuota {
         guard bytesPerDay > 0, bytes > 0 else { return Reservation(bytes: 0) }
         let exceeded = HTTPError.tooManyRequests("daily upload quota exceeded", retryAfterSeconds: UploadQuota.secondsUntilTomorrow())
         guard Int64(bytes) <= bytesPerDay else { throw exceeded }
-        let rows = try c.db.query("""
-            INSERT INTO upload_usage AS u (user_id, day, bytes) VALUES (\(c.userId), (now() AT TIME ZONE 'UTC')::date, \(Int64(bytes)))
-            ON CONFLICT (user_id, day) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes
-            WHERE u.bytes + EXCLUDED.bytes <= \(bytesPerDay)
-            RETURNING u.bytes
-            """)
-        guard !rows.isEmpty else { throw exceeded }
+        guard try UploadsStore(db: c.db).reserve(userId: c.userId, bytes: Int64(bytes), bytesPerDay: bytesPerDay) else {
+            throw exceeded
+        }
         return Reservation(bytes: Int64(bytes))
     }
 
