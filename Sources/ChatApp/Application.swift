@@ -18,28 +18,24 @@ public enum Application {
             : OutboxSMSSender(path: config.smsOutbox)
         // Every cache's share of list_cache_mib and profile_cache_mib: CacheRegistry.
         let budgets = CacheRegistry.budgets(config)
-        let accounts = AccountsFeature(config: config, sender: sender, budgets: budgets)
-        accounts.register(on: router)
-        let uploads = UploadsFeature(config: config)
-        uploads.register(on: router)
-        let groups = GroupsFeature(budgets: budgets)
-        groups.register(on: router)
-        let social = SocialFeature(groups: groups, budgets: budgets)
-        social.register(on: router)
-        accounts.relationColumns = SocialFeature.relationColumns
+        // A feature gets what it asks of the features above it in its initializer, so those are
+        // made first (docs/architecture.md, "Layers and folders").
         let relations = RelationCache(budgets: budgets)
-        accounts.cachedRelation = relations.relation(of:to:)
-        accounts.relationFill = relations.fill(for:)
+        let groups = GroupsFeature(budgets: budgets)
         groups.friendIds = relations.friendIds(of:)
         groups.relationFill = relations.fill(for:)
-        accounts.profileDependents.append(GroupsFeature.forgetMemberLists(of:db:))
-        accounts.readyContributors.append { context in social.readyPart(context) }
-        let messages = MessagesFeature(budgets: budgets)
-        messages.cachedRelation = relations.relation(of:to:)
-        messages.relationFill = relations.fill(for:)
-        messages.sendLimiter = LocalRateLimiter(limit: config.sendMsgLimit)
+        let social = SocialFeature(groups: groups, budgets: budgets)
+        let messages = MessagesFeature(budgets: budgets, relations: relations,
+                                       sendLimiter: LocalRateLimiter(limit: config.sendMsgLimit))
+        let accounts = AccountsFeature(config: config, sender: sender, budgets: budgets, relations: relations,
+                                       readyParts: [social, messages],
+                                       profileDependents: [GroupsFeature.forgetMemberLists(of:db:)])
+        let uploads = UploadsFeature(config: config)
+        accounts.register(on: router)
+        uploads.register(on: router)
+        groups.register(on: router)
+        social.register(on: router)
         messages.register(on: router)
-        accounts.readyContributors.append { context in messages.readyPart(context) }
         StatusRoutes.register(on: router)
         // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.
         router.add("/_bench/fcgi", auth: false) { _ in .ok() }

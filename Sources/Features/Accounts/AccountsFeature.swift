@@ -47,28 +47,33 @@ public final class AccountsFeature {
         }
     }
 
-    public var readyContributors: [(RequestContext) -> ReadyPart] = []
+    /// The parts of `ready` that other features show.
+    let readyParts: [ReadyContributor]
     /// The same relation as SQL that `getUserById` joins to the profile: extra columns
     /// (`relation_remark`, NULL when not friends, and `relation_blocked`) given the acting user's
     /// expression and the other user's id expression, with the tables it needs.
     public typealias RelationColumns = (_ me: SQL, _ other: SQL) -> (columns: SQL, joins: SQL)
-    public var relationColumns: RelationColumns?
-    public var albumLookup: ((RequestContext, Int64) throws -> [String])?
-    /// The caller's relation to another user from the social feature's cache (isFriend, remark as
-    /// UTF-8, blocked), and the statement that fills that cache for a user.
-    public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
-    public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
+    /// The callers' relations to others (nil: getUserById shows none).
+    let relations: RelationLookup?
+    /// The album getUserById shows (nil: an empty one).
+    let albumLookup: ((RequestContext, Int64) throws -> [String])?
     /// What else shows a user's profile and must forget it when it changes (the groups' member
     /// lists): each runs inside the change's transaction, with the user.
-    public var profileDependents: [(_ userId: Int64, _ db: PGConnection) throws -> Void] = []
+    let profileDependents: [(_ userId: Int64, _ db: PGConnection) throws -> Void]
     /// Sessions and profiles for getUserById (sessions for getGroupMember too).
     let caches: AccountCaches
 
     public static let loginFailureLimit = 5
     public static let loginFailureWindowMinutes = 15
 
-    public init(config: Config, sender: SMSSender, budgets: CacheBudgets = .none) {
+    public init(config: Config, sender: SMSSender, budgets: CacheBudgets = .none, relations: RelationLookup? = nil,
+                readyParts: [ReadyContributor] = [], albumLookup: ((RequestContext, Int64) throws -> [String])? = nil,
+                profileDependents: [(_ userId: Int64, _ db: PGConnection) throws -> Void] = []) {
         self.config = config
+        self.relations = relations
+        self.readyParts = readyParts
+        self.albumLookup = albumLookup
+        self.profileDependents = profileDependents
         caches = AccountCaches(budgets: budgets)
         sessionChecks = SessionChecks(caches: caches)
         self.codes = VerificationCodes(secret: config.secretKey, sender: sender, allowedPrefixes: config.smsAllowedPrefixes,
@@ -223,7 +228,7 @@ public final class AccountsFeature {
     // MARK: the signed-in user
 
     func ready(_ c: RequestContext) throws -> Response {
-        let parts = readyContributors.map { $0(c) }
+        let parts = readyParts.map { $0.readyPart(c) }
         // The session check and the user's row with the parts' columns: one statement.
         let user = try c.db.query(AccountsStore.readyUser(who: c.who, extraColumns: parts.flatMap(\.userColumns)))
         try c.adoptSession(from: user.first)
@@ -329,7 +334,7 @@ public final class AccountsFeature {
                          ("query_user.per_address", c.request.remoteAddress)], db: try c.db)
         // The profile and whether it is a friend's (to show the mobile in full) in one statement.
         guard let found = try AccountsStore(db: c.db).searchableProfile(mobile: mobile, seenBy: c.userId,
-                                                                        relation: relationColumns) else {
+                                                                        relation: relations.map { $0.relationColumns }) else {
             return .ok(.null)
         }
         return .ok(try found.profile.json(revealMobile: try found.profile.userId == c.userId || found.isFriend))
@@ -341,23 +346,23 @@ public final class AccountsFeature {
     /// caller's relations to keep, in the same round trip.
     func getUserById(_ c: RequestContext) throws -> Response {
         let destId = try c.params.requiredId("destId")
-        let hasRelation = relationColumns != nil
+        let hasRelation = relations != nil
         var relationToFill: PGConnection.Rider?
         if !c.isSessionPending {
             let me = c.userId
-            let relation = hasRelation ? cachedRelation?(me, destId) : (false, [], false)
+            let relation = hasRelation ? relations?.relation(of: me, to: destId) : (false, [], false)
             if let relation, let profile = caches.profiles.value(destId) {
                 return .ok(.bytes(try userByIdAnswer(c, destId: destId, isFriend: relation.isFriend,
                                                      profile: { $0.raw(relation.isFriend || destId == me ? profile.revealed : profile.masked) },
                                                      remark: { w in relation.remark.withUnsafeBufferPointer { w.string(utf8: $0) } },
                                                      blocked: relation.blocked)))
             }
-            if hasRelation, relation == nil { relationToFill = relationFill?(me) }
+            if hasRelation, relation == nil { relationToFill = relations?.fill(for: me) }
         }
         let profileVersion = caches.profiles.version(of: destId)
         // The session check (while pending), the profile and the relation in ONE statement. No
         // row: no live session (401); a row with a NULL user id: no such user.
-        let statement = AccountsStore.userById(who: c.who, destId: destId, relation: relationColumns)
+        let statement = AccountsStore.userById(who: c.who, destId: destId, relation: relations.map { $0.relationColumns })
         let result = try c.db.query(statement, riders: relationToFill.map { [$0] } ?? [])
         try c.adoptSession(from: result.first)
         let profile = try Profile.Columns(result)

@@ -16,7 +16,7 @@ import Events
 /// Delivery reads the per-user event stream (`user_events`), where each message is referenced
 /// once per recipient; `/chat/sync` parks when there is nothing new and is woken through
 /// PostgreSQL NOTIFY by whichever worker stored the message.
-public final class MessagesFeature {
+public final class MessagesFeature: ReadyContributor {
     /// Message types a client may send; 20 (red packet), 21 (transfer) and 30 (system notice) are
     /// posted by the server itself.
     public static let clientTypes: ClosedRange<Int> = 1...8
@@ -32,18 +32,18 @@ public final class MessagesFeature {
     /// The direct conversations this worker has seen, by pair (see `DirectConversationIds`).
     let directConversations: DirectConversationIds
 
-    /// sendMsg's checks from this worker's copies (docs/caching.md), set by `Application`: one
-    /// user's relation to another from the social feature's copies of relations, and the
-    /// statement that fills a user's copy.
-    public var cachedRelation: ((_ me: Int64, _ other: Int64) -> (isFriend: Bool, remark: [UInt8], blocked: Bool)?)?
-    public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
+    /// sendMsg's checks from this worker's copies (docs/caching.md): one user's relation to
+    /// another from the social feature's copies, and the statement that fills a user's copy.
+    let relations: RelationLookup?
 
     /// The per-user message rate (`rate_limit.send_msg.per_user`), counted in this worker.
-    public var sendLimiter: LocalRateLimiter?
+    let sendLimiter: LocalRateLimiter?
 
     /// - Parameter budgets: memory for what this feature keeps (`CacheRegistry`; none: nothing is
     ///   kept, every count and lookup goes to PostgreSQL).
-    public init(budgets: CacheBudgets = .none) {
+    public init(budgets: CacheBudgets = .none, relations: RelationLookup? = nil, sendLimiter: LocalRateLimiter? = nil) {
+        self.relations = relations
+        self.sendLimiter = sendLimiter
         unreadCounts = UnreadCounts(budgets: budgets)
         historyHints = HistoryHints(budgets: budgets)
         directConversations = DirectConversationIds(budgets: budgets)
@@ -82,7 +82,7 @@ public final class MessagesFeature {
         if destType == 1, !c.isSessionPending {
             let me = c.userId
             guard destId != me else { return .outcome(-1, "you cannot message yourself") }
-            let mine = cachedRelation?(me, destId), theirs = cachedRelation?(destId, me)
+            let mine = relations?.relation(of: me, to: destId), theirs = relations?.relation(of: destId, to: me)
             if let mine, let theirs, let conversationId = directConversations.id(me, destId) {
                 if let refusal = MessagesFeature.directRefusal(isFriend: mine.isFriend, theyBlock: theirs.blocked, iBlock: mine.blocked) {
                     return refusal
@@ -98,8 +98,8 @@ public final class MessagesFeature {
                 }
             }
             // What is missing rides along with the statement below, for the next message.
-            if mine == nil, let fill = relationFill?(me) { relationsToFill.append(fill) }
-            if theirs == nil, let fill = relationFill?(destId) { relationsToFill.append(fill) }
+            if mine == nil, let fill = relations?.fill(for: me) { relationsToFill.append(fill) }
+            if theirs == nil, let fill = relations?.fill(for: destId) { relationsToFill.append(fill) }
         }
         // The session check (on this route it rides in this statement), the rules and the
         // conversation: one round trip.

@@ -11,7 +11,7 @@ import Events
 /// worker for `getUserById` and `getGroupMember` (a `CheckedCache` of kind `r`: the triggers of
 /// sql/0006_cache_invalidation.sql, and `forget(_:db:)` after the social writes). A user's set is
 /// read whole, once, so that asking about any other user is answered from it.
-public final class RelationCache: @unchecked Sendable {
+public final class RelationCache: RelationLookup, @unchecked Sendable {
     struct Relations {
         /// Friend id → remark (UTF-8).
         var remarks: [Int64: [UInt8]]
@@ -29,6 +29,10 @@ public final class RelationCache: @unchecked Sendable {
         sets = CheckedCache(RelationCache.cacheKind, counterKind: RelationCache.kind, budgets: budgets, stripes: stripes) { relations in
             relations.remarks.reduce(80) { $0 + $1.value.count + 56 } + relations.blocked.count * 24
         }
+    }
+
+    public func relationColumns(me: SQL, other: SQL) -> (columns: SQL, joins: SQL) {
+        SocialStore.relationColumns(me: me, other: other)
     }
 
     /// `me`'s relation to `other` from a current copy, or nil.

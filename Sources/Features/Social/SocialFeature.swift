@@ -22,7 +22,7 @@ public protocol GroupRequests: AnyObject {
 /// Friendship is mutual and stored as one row per side. Everything that changes a pair of users
 /// runs in one transaction holding an advisory lock on the pair, so that two people asking each
 /// other at the same instant end as one friendship, never as two crossed pending requests.
-public final class SocialFeature {
+public final class SocialFeature: ReadyContributor {
     let groups: GroupRequests
 
     /// `ready.friends`, `ready.requests` and `ready.groups` as rendered for each user, per worker
