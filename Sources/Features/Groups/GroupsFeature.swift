@@ -63,14 +63,6 @@ public final class GroupsFeature {
         "%" + text.escapingScalars(["\\", "%", "_"]) + "%"
     }
 
-    static func indexName(_ db: PGConnection, groupId: Int64, name: String) throws {
-        try db.query("DELETE FROM group_name_grams WHERE group_id = \(groupId)")
-        try db.query("""
-            INSERT INTO group_name_grams (gram, group_id) SELECT g, \(groupId) FROM unnest(\(PGTextArray(grams(of: name)))::text[]) AS t(g)
-            ON CONFLICT DO NOTHING
-            """)
-    }
-
     // MARK: reads shared by several endpoints
 
     /// Locks a live group's row for a change of its members or its row; nil when there is no such
@@ -82,112 +74,61 @@ public final class GroupsFeature {
     /// longest-standing member becomes owner (told by `group_owner_changed`) and the member
     /// count is recounted; with no members left, the group is dissolved and this returns nil.
     static func lockGroup(_ db: PGConnection, _ groupId: Int64) throws -> (ownerId: Int64, count: Int, name: String, needApproval: Bool)? {
-        guard let row = try db.query("""
-            SELECT g.owner_id, g.member_count, g.name, g.need_approval,
-                   EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = g.owner_id)
-            FROM groups g WHERE g.id = \(groupId) AND g.dissolved_at IS NULL FOR UPDATE OF g
-            """).first else { return nil }
+        let store = GroupsStore(db: db)
+        guard let row = try store.lock(groupId) else { return nil }
         GroupCopy.forget([groupId], db: db)
-        if row.boolValue(4) { return (row.int64Value(0), row.int(1) ?? 0, row.text(2), row.boolValue(3)) }
-        let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = \(groupId) ORDER BY member_seq").rows.map { $0.int64Value(0) }
+        if row.ownerIsMember, let ownerId = row.ownerId { return (ownerId, row.memberCount, row.name, row.needApproval) }
+        let remaining = try store.memberIdsInJoinOrder(groupId)
         guard let newOwner = remaining.first else {
-            try dissolve(db, groupId)
+            try store.dissolve(groupId)
             return nil
         }
-        try db.query("UPDATE groups SET owner_id = \(newOwner), member_count = \(remaining.count) WHERE id = \(groupId)")
+        try store.setOwnerAndCount(groupId, ownerId: newOwner, memberCount: remaining.count)
         try EventLog.append(db, to: remaining, type: "group_owner_changed",
                             payload: ["groupId": .int(groupId), "ownerId": .int(newOwner)])
         Log.warn("group.owner_mended", ["group": groupId, "owner": newOwner])
-        return (newOwner, remaining.count, row.text(2), row.boolValue(3))
-    }
-
-    /// Ends a locked group that has no members left.
-    static func dissolve(_ db: PGConnection, _ groupId: Int64) throws {
-        try db.query("UPDATE groups SET member_count = 0, dissolved_at = now() WHERE id = \(groupId)")
-        try db.query("DELETE FROM group_name_grams WHERE group_id = \(groupId)")
-        try db.query("UPDATE friend_requests SET status = 2 WHERE dest_type = 2 AND status = 0 AND group_id = \(groupId)")
+        return (newOwner, remaining.count, row.name, row.needApproval)
     }
 
     /// For `AccountsFeature.profileDependents`: a member's profile shows in the member list of
     /// each of their groups.
     public static func forgetMemberLists(of userId: Int64, db: PGConnection) throws {
-        let groups = try db.query("SELECT group_id FROM group_members WHERE user_id = \(userId)").rows.map { $0.int64Value(0) }
-        GroupCopy.forget(groups, db: db)
-    }
-
-    static func memberIds(_ db: PGConnection, _ groupId: Int64) throws -> [Int64] {
-        try db.query("SELECT user_id FROM group_members WHERE group_id = \(groupId)").rows.map { $0.int64Value(0) }
+        GroupCopy.forget(try GroupsStore(db: db).groupIds(ofMember: userId), db: db)
     }
 
     package static func isMember(_ db: PGConnection, _ groupId: Int64, _ userId: Int64) throws -> Bool {
-        try !db.query("SELECT 1 FROM group_members WHERE group_id = \(groupId) AND user_id = \(userId)").isEmpty
-    }
-
-    /// Up to nine member avatars in join order, newline-separated (avatars never hold a newline).
-    static let headUrlsColumn = """
-        (SELECT string_agg(head_url, E'\\n') FROM (SELECT u.head_url FROM group_members m JOIN users u ON u.id = m.user_id
-          WHERE m.group_id = g.id AND u.head_url <> '' ORDER BY m.member_seq LIMIT 9) AS heads)
-        """
-
-    static func groupJSON(groupId: Int64, name: String, ownerId: Int64?, memberCount: Int, headUrls: String?,
-                          myCard: String) -> [(String, JSON)] {
-        let heads = (headUrls ?? "").split(separator: "\n").map { JSON.string(String($0)) }
-        return [
-            ("groupId", .int(groupId)), ("name", .string(name)), ("ownerId", ownerId.map(JSON.int) ?? .null),
-            ("memberCount", .int(memberCount)), ("headUrls", .array(heads)), ("myCard", .string(myCard)),
-        ]
+        try GroupsStore(db: db).isMember(groupId, userId)
     }
 
     /// The caller's groups, for `ready`: each with its member list's version, which says whether
     /// the avatars rendered earlier (`lists.headUrls`) are still right.
     public func groupsOfStatement(_ userId: Int64) -> SQL {
-        """
-        SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, COALESCE(v.version, 0) AS list_version
-        FROM group_members gm JOIN groups g ON g.id = gm.group_id
-        LEFT JOIN member_list_versions v ON v.group_id = g.id
-        WHERE gm.user_id = \(userId) AND g.dissolved_at IS NULL ORDER BY gm.joined_at, g.id
-        """
+        GroupsStore.groupsOf(userId)
     }
 
     /// `ready.groups` from `groupsOfStatement`'s result; the avatars missing from the cache are
     /// read in one more statement (after the versions, so a copy is never older than its version).
     public func renderGroupsOf(_ result: PGResult, db: PGConnection) throws -> [UInt8] {
+        let writer = try GroupWriter(result, card: true)
+        let listVersion = try result.column("list_version", as: Int64.self)
         var heads: [Int64: [UInt8]] = [:]
         var missing: [(id: Int64, version: Int64)] = []
         for row in result.rows {
-            let id = row.int64Value(0), version = row.int64Value(5)
+            let id = try row[writer.id], version = try row[listVersion]
             if let cached = lists.headUrls.value(for: id, version: version) { heads[id] = cached } else { missing.append((id, version)) }
         }
         if !missing.isEmpty {
-            let read = try db.query("""
-                SELECT g.id, \(unsafeRaw: GroupsFeature.headUrlsColumn) FROM groups g WHERE g.id = ANY(\(PGArray(missing.map(\.id)))::bigint[])
-                """)
-            var found: [Int64: [UInt8]] = [:]
-            for row in read.rows {
-                var w = JSONWriter(capacity: 512)
-                w.json(.array((row.string(1) ?? "").split(separator: "\n").map { JSON.string(String($0)) }))
-                found[row.int64Value(0)] = w.bytes
-            }
+            let found = try GroupsStore(db: db).headUrls(ofGroups: missing.map(\.id))
             for (id, version) in missing {
-                let rendered = found[id] ?? [UInt8(ascii: "["), UInt8(ascii: "]")]
+                let rendered = found[id].map(GroupWriter.headUrls) ?? GroupWriter.noHeadUrls
                 heads[id] = rendered
                 lists.headUrls.store(rendered, for: id, version: version)
             }
         }
-        return JSONWriter.array(count: result.rowCount, bytesPerElement: 512) { index, w in
+        return try JSONWriter.array(count: result.rowCount, bytesPerElement: 512) { index, w in
             let row = result[index]
-            w.raw("{\"groupId\":")
-            row.withBytes(0) { w.raw($0) }
-            w.raw(",\"name\":")
-            row.withBytes(1) { w.string(utf8: $0) }
-            w.raw(",\"ownerId\":")
-            if row.isNull(2) { w.raw("null") } else { row.withBytes(2) { w.raw($0) } }
-            w.raw(",\"memberCount\":")
-            w.int(row.int64Value(3))
-            w.raw(",\"headUrls\":")
-            w.raw(heads[row.int64Value(0)] ?? [])
-            w.raw(",\"myCard\":")
-            row.withBytes(4) { w.string(utf8: $0) }
+            w.byte(UInt8(ascii: "{"))
+            try writer.writeFields(row, headUrls: heads[try row[writer.id]] ?? [], into: &w)
             w.byte(UInt8(ascii: "}"))
         }
     }
@@ -204,24 +145,18 @@ public final class GroupsFeature {
         let db = try c.db
         let members = [me] + invited
         return try db.transaction {
+            let store = GroupsStore(db: db)
             // FOR SHARE: a friendship cannot end while the group that relies on it is being made.
-            let friends = Set(try db.query("""
-                SELECT friend_id FROM friendships WHERE user_id = \(me) AND friend_id = ANY(\(PGArray(invited))::bigint[]) FOR SHARE
-                """).rows.map { $0.int64Value(0) })
+            let friends = try store.friends(of: me, among: invited)
             if let stranger = invited.first(where: { !friends.contains($0) }) {
                 return .outcome(-1, "only friends can be put into a group: \(stranger) is not your friend")
             }
             try Profile.holdSteady(db, members)
-            let groupId = try db.query("""
-                INSERT INTO groups (name, owner_id, member_count) VALUES (\(name), \(me), \(members.count)) RETURNING id
-                """)[0].int64Value(0)
+            let groupId = try store.insertGroup(name: name, ownerId: me, memberCount: members.count)
             // A new group has no copies to end: only a live group's answer is kept.
             // Inserted in order, so the creator is the longest-standing member.
-            try db.query("""
-                INSERT INTO group_members (group_id, user_id)
-                SELECT \(groupId), u FROM unnest(\(PGArray(members))::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n
-                """)
-            try GroupsFeature.indexName(db, groupId: groupId, name: name)
+            try store.insertFounders(groupId, members)
+            try store.indexName(groupId: groupId, name: name)
             try EventLog.append(db, to: members, type: "group_joined",
                                 payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(me)])
             return .ok(["groupId": .int(groupId)])
@@ -238,12 +173,11 @@ public final class GroupsFeature {
         return try db.transaction {
             guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
             guard group.ownerId == c.userId else { throw HTTPError.forbidden("only the owner can change the group") }
-            try db.query("""
-                UPDATE groups SET name = COALESCE(\(name), name), need_approval = COALESCE(\(needApproval), need_approval) WHERE id = \(groupId)
-                """)
+            let store = GroupsStore(db: db)
+            try store.update(groupId, name: name, needApproval: needApproval)
             if let name, name != group.name {
-                try GroupsFeature.indexName(db, groupId: groupId, name: name)
-                try EventLog.append(db, to: try GroupsFeature.memberIds(db, groupId), type: "group_renamed",
+                try store.indexName(groupId: groupId, name: name)
+                try EventLog.append(db, to: try store.memberIds(groupId), type: "group_renamed",
                                     payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(c.userId)])
             }
             return .ok()
@@ -255,11 +189,13 @@ public final class GroupsFeature {
         guard let card = try c.params.string("name", maxLength: GroupsFeature.cardLength) else { throw HTTPError.missing("name") }
         let db = try c.db
         return try db.transaction {
-            let updated = try db.query("UPDATE group_members SET card = \(card) WHERE group_id = \(groupId) AND user_id = \(c.userId)")
-            guard updated.affectedRows > 0 else { throw HTTPError.forbidden("you are not a member of this group") }
+            let store = GroupsStore(db: db)
+            guard try store.setCard(groupId, userId: c.userId, card: card) else {
+                throw HTTPError.forbidden("you are not a member of this group")
+            }
             GroupCopy.forget([groupId], db: db)
             // Other members see cards in the member list: tell them.
-            try EventLog.append(db, to: try GroupsFeature.memberIds(db, groupId), type: "group_member_card",
+            try EventLog.append(db, to: try store.memberIds(groupId), type: "group_member_card",
                                 payload: ["groupId": .int(groupId), "userId": .int(c.userId), "card": .string(card)])
             return .ok()
         }
@@ -272,12 +208,11 @@ public final class GroupsFeature {
         let db = try c.db
         return try db.transaction {
             guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
-            let members = Set(try GroupsFeature.memberIds(db, groupId))
+            let store = GroupsStore(db: db)
+            let members = Set(try store.memberIds(groupId))
             guard members.contains(me) else { throw HTTPError.forbidden("you are not a member of this group") }
             let newcomers = invited.filter { !members.contains($0) }
-            let friends = Set(try db.query("""
-                SELECT friend_id FROM friendships WHERE user_id = \(me) AND friend_id = ANY(\(PGArray(newcomers))::bigint[]) FOR SHARE
-                """).rows.map { $0.int64Value(0) })
+            let friends = try store.friends(of: me, among: newcomers)
             if let stranger = newcomers.first(where: { !friends.contains($0) }) {
                 return .outcome(-1, "only friends can be invited: \(stranger) is not your friend")
             }
@@ -294,15 +229,7 @@ public final class GroupsFeature {
     /// Adds members to a locked group and records the events.
     func addMembers(_ db: PGConnection, groupId: Int64, name: String, newcomers: [Int64], existing: [Int64], by: Int64) throws {
         try Profile.holdSteady(db, newcomers)
-        try db.query("""
-            INSERT INTO group_members (group_id, user_id)
-            SELECT \(groupId), u FROM unnest(\(PGArray(newcomers))::bigint[]) WITH ORDINALITY AS t(u, n) ORDER BY n ON CONFLICT DO NOTHING
-            """)
-        try db.query("UPDATE groups SET member_count = (SELECT count(*) FROM group_members WHERE group_id = \(groupId)) WHERE id = \(groupId)")
-        // Requests from people who are now members are settled.
-        try db.query("""
-            UPDATE friend_requests SET status = 1 WHERE dest_type = 2 AND status = 0 AND group_id = \(groupId) AND from_id = ANY(\(PGArray(newcomers))::bigint[])
-            """)
+        try GroupsStore(db: db).insertMembers(groupId, newcomers)
         try EventLog.append(db, to: newcomers, type: "group_joined",
                             payload: ["groupId": .int(groupId), "name": .string(name), "by": .int(by)])
         try EventLog.append(db, to: existing, type: "group_members_added",
@@ -316,7 +243,8 @@ public final class GroupsFeature {
         let db = try c.db
         return try db.transaction {
             guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
-            let members = try GroupsFeature.memberIds(db, groupId)
+            let store = GroupsStore(db: db)
+            let members = try store.memberIds(groupId)
             if members.contains(me) { return .outcome(-1, "already a member") }
             if try SocialFeature.blocks(db, group.ownerId, me) { return .outcome(-1, "this group does not accept your requests") }
             if !group.needApproval {
@@ -325,15 +253,9 @@ public final class GroupsFeature {
                 return .outcome(2, "you joined the group")
             }
             try Profile.holdSteady(db, [me])
-            let request = try db.query("""
-                INSERT INTO friend_requests (from_id, dest_type, group_id, message) VALUES (\(me), 2, \(groupId), \(message))
-                ON CONFLICT (from_id, group_id) WHERE status = 0 AND dest_type = 2
-                DO UPDATE SET message = EXCLUDED.message, created_at = now()
-                RETURNING id, xmax = 0
-                """)
-            let requestId = request[0].int64Value(0)
+            let (requestId, isNew) = try store.upsertJoinRequest(from: me, groupId: groupId, message: message)
             // A repeated request while one is pending updates it without a new event (see requestFriend).
-            if request[0].boolValue(1) {
+            if isNew {
                 try EventLog.append(db, to: [group.ownerId], type: "friend_request",
                                     payload: ["requestId": .int(requestId), "fromId": .int(me), "destType": 2,
                                               "groupId": .int(groupId), "message": .string(message)])
@@ -348,14 +270,14 @@ public final class GroupsFeature {
         return try db.transaction {
             guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
             guard group.ownerId == c.userId else { throw HTTPError.forbidden("only the owner can accept join requests") }
-            let pending = try db.query("""
-                SELECT id FROM friend_requests WHERE dest_type = 2 AND status = 0 AND group_id = \(groupId) AND from_id = \(requesterId)
-                """)
-            guard let requestId = pending.first?.int64(0) else { return .outcome(-1, "no such pending request") }
+            let store = GroupsStore(db: db)
+            guard let requestId = try store.pendingJoinRequest(groupId: groupId, from: requesterId) else {
+                return .outcome(-1, "no such pending request")
+            }
             if try SocialFeature.blocks(db, c.userId, requesterId) {
                 return .outcome(-1, "you block this user; unblock them first")
             }
-            let members = try GroupsFeature.memberIds(db, groupId)
+            let members = try store.memberIds(groupId)
             guard group.count < GroupsFeature.maxMembers else { return .outcome(-1, "the group is full") }
             try addMembers(db, groupId: groupId, name: group.name, newcomers: [requesterId], existing: members, by: c.userId)
             try EventLog.append(db, to: [requesterId], type: "request_accepted",
@@ -370,20 +292,20 @@ public final class GroupsFeature {
         let db = try c.db
         return try db.transaction {
             guard let group = try GroupsFeature.lockGroup(db, groupId) else { return .outcome(-1, "no such group") }
-            let left = try db.query("DELETE FROM group_members WHERE group_id = \(groupId) AND user_id = \(me)")
-            guard left.affectedRows > 0 else { return .outcome(-1, "you are not a member of this group") }
+            let store = GroupsStore(db: db)
+            guard try store.removeMember(groupId, me) else { return .outcome(-1, "you are not a member of this group") }
             try EventLog.append(db, to: [me], type: "group_left", payload: ["groupId": .int(groupId)])
-            let remaining = try db.query("SELECT user_id FROM group_members WHERE group_id = \(groupId) ORDER BY member_seq").rows.map { $0.int64Value(0) }
+            let remaining = try store.memberIdsInJoinOrder(groupId)
             if remaining.isEmpty {
                 // The last one out dissolves the group.
-                try GroupsFeature.dissolve(db, groupId)
+                try store.dissolve(groupId)
                 return .ok(["dissolved": true])
             }
             var newOwner = group.ownerId
             if group.ownerId == me {
                 newOwner = remaining[0] // the longest-standing member
             }
-            try db.query("UPDATE groups SET member_count = \(remaining.count), owner_id = \(newOwner) WHERE id = \(groupId)")
+            try store.setOwnerAndCount(groupId, ownerId: newOwner, memberCount: remaining.count)
             try EventLog.append(db, to: remaining, type: "group_member_left",
                                 payload: ["groupId": .int(groupId), "userId": .int(me)])
             if newOwner != group.ownerId {
@@ -396,20 +318,20 @@ public final class GroupsFeature {
 
     func getGroupById(_ c: RequestContext) throws -> Response {
         let groupId = try c.params.requiredId("groupId")
-        guard let row = try c.db.query("""
-            SELECT g.id, g.name, g.owner_id, g.member_count, gm.card, gm.user_id IS NOT NULL, \(unsafeRaw: GroupsFeature.headUrlsColumn),
-                   g.need_approval
-            FROM groups g LEFT JOIN group_members gm ON gm.group_id = g.id AND gm.user_id = \(c.userId)
-            WHERE g.id = \(groupId) AND g.dissolved_at IS NULL
-            """).first else { return .outcome(-1, "no such group") }
-        let isMember = row.boolValue(5)
+        let result = try GroupsStore(db: try c.db).group(groupId, seenBy: c.userId)
+        guard let row = result.first else { return .outcome(-1, "no such group") }
+        let isMember: Bool = try row.decode("is_member")
         // Non-members see the group itself, not who is in it.
-        var fields = GroupsFeature.groupJSON(groupId: row.int64Value(0), name: row.text(1), ownerId: row.int64(2),
-                                             memberCount: row.int(3) ?? 0, headUrls: isMember ? row.string(6) : nil,
-                                             myCard: row.text(4))
-        fields.append(("isMember", .bool(isMember)))
-        fields.append(("needApproval", .bool(row.boolValue(7))))
-        return .ok(.object(fields))
+        let headUrls = GroupWriter.headUrls(isMember ? try row.decode("head_urls", as: String?.self) : nil)
+        var w = JSONWriter(capacity: 256 + headUrls.count)
+        w.byte(UInt8(ascii: "{"))
+        try GroupWriter(result, card: isMember).writeFields(row, headUrls: headUrls, into: &w)
+        w.raw(",\"isMember\":")
+        w.bool(isMember)
+        w.raw(",\"needApproval\":")
+        w.bool(try row.decode("need_approval"))
+        w.byte(UInt8(ascii: "}"))
+        return .ok(.bytes(w.bytes))
     }
 
     func getGroupMember(_ c: RequestContext) throws -> Response {
@@ -432,36 +354,24 @@ public final class GroupsFeature {
         }
         // Read before the statement, like every version a copy is stored at.
         let copyVersion = lists.copies.version(of: groupId)
-        // One statement (the session check included): the group's owner, the list's version,
-        // whether the caller is a member, and the caller's friends (whose mobiles the answer shows
-        // in full). No row: no live session (401); NULL group columns: no such group.
+        // One statement, the session check included (see `GroupsStore.memberListState`).
         // The version is read before the list (below), never after: see VersionedCache.
-        let statement: SQL = """
-            WITH who AS (\(c.who))
-            SELECT who.who_id, who.who_stale, g.id AS group_id, g.owner_id,
-                   COALESCE((SELECT v.version FROM member_list_versions v WHERE v.group_id = g.id), 0) AS list_version,
-                   EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = who.who_id) AS is_member,
-                   ARRAY(SELECT f.friend_id FROM friendships f WHERE f.user_id = who.who_id ORDER BY f.friend_id) AS friend_ids
-            FROM who LEFT JOIN groups g ON g.id = \(groupId) AND g.dissolved_at IS NULL
-            """
-        let state = try c.db.query(statement, riders: relationToFill.map { [$0] } ?? [])
-        try c.adoptSession(from: state.first)
-        guard let group = state.first, try group.decode("group_id", as: Int64?.self) != nil else {
-            return .outcome(-1, "no such group")
-        }
-        guard try group.decode("is_member") else { throw HTTPError.forbidden("only members can list the members") }
-        let version: Int64 = try group.decode("list_version")
-        let ownerId: Int64? = try group.decode("owner_id")
+        let store = GroupsStore(db: try c.db)
+        let row = try store.memberListState(who: c.who, groupId: groupId, riders: relationToFill.map { [$0] } ?? [])
+        try c.adoptSession(from: row)
+        guard let row, let group = try GroupsStore.MemberListState(row) else { return .outcome(-1, "no such group") }
+        guard group.isMember else { throw HTTPError.forbidden("only members can list the members") }
+        let version = group.listVersion, ownerId = group.ownerId
         let list: RenderedMemberList
         if let cached = lists.members.value(for: groupId, version: version) {
             list = cached
         } else {
-            list = try RenderedMemberList(rows: try c.db.query(RenderedMemberList.statement(groupId)))
+            list = try RenderedMemberList(rows: try store.memberList(groupId))
             lists.members.store(list, for: groupId, version: version)
             lists.headUrls.store(list.headUrls, for: groupId, version: version)
         }
         if let copyVersion { lists.copies.store(GroupCopy(ownerId: ownerId, list: list), for: groupId, version: copyVersion) }
-        let friends: [Int64] = try group.decode("friend_ids") // ascending, for binary search
+        let friends = group.friendIds // ascending, for binary search
         return .ok(reserving: list.bytes.count) { body in
             list.write(ownerId: ownerId, viewer: c.userId, friends: friends, into: &body)
         }
@@ -471,22 +381,15 @@ public final class GroupsFeature {
         let text = try c.params.required("groupName", maxLength: GroupsFeature.nameLength).lowercased().trimmedSpaces
         guard !text.isEmpty else { throw HTTPError.invalid("groupName") }
         // The search needs no user: the session is checked in the same round trip.
-        let rows: [PGRow]
+        let found: (result: PGResult, rows: [PGRow])
         if text.count <= 2 && !text.contains(where: \.isWhitespace) {
             // The gram's postings backwards (newest group first), stopping at the 20th live group.
-            rows = try c.query("""
-                SELECT g.id, g.name, g.owner_id, g.member_count
-                FROM group_name_grams n JOIN groups g ON g.id = n.group_id
-                WHERE n.gram = \(text) AND g.dissolved_at IS NULL ORDER BY n.group_id DESC LIMIT 20
-                """).rows
+            let result = try c.query(GroupsStore.searchByGram(text))
+            found = (result, result.rows)
         } else {
-            rows = try GroupsFeature.searchLongerText(c, text)
+            found = try GroupsFeature.searchLongerText(c, text)
         }
-        return .ok(.array(try rows.map { row in
-            .object(GroupsFeature.groupJSON(groupId: try row.decode("id"), name: try row.decode("name"),
-                                            ownerId: try row.decode("owner_id"), memberCount: try row.decode("member_count"),
-                                            headUrls: nil, myCard: ""))
-        }))
+        return .ok(.bytes(try GroupWriter(found.result, card: false).writeArray(found.rows)))
     }
 
     // MARK: name search, three characters and more (or with whitespace)
@@ -495,7 +398,8 @@ public final class GroupsFeature {
     static let gramWalkLimit = 100
 
     /// queryGroup for a lowercased `text` of three characters or more, or with whitespace: the
-    /// newest 20 live groups whose lower(name) contains it, as rows (id, name, owner_id, member_count).
+    /// newest 20 live groups whose lower(name) contains it, as rows (id, name, owner_id, member_count)
+    /// of one result.
     ///
     /// Every such group has each of `sureGrams(of: text)` among its group_name_grams. So the first
     /// statement counts each sure gram's postings (up to one more than the limit), takes the rarest,
@@ -505,45 +409,19 @@ public final class GroupsFeature {
     /// are all common, or a text without sure grams) the trigram index finds every match and they
     /// are sorted: cheap precisely because such a text matches few groups. The trigram index alone
     /// rechecks and sorts thousands of rows for a common text; the walk reads a few dozen.
-    static func searchLongerText(_ c: RequestContext, _ text: String) throws -> [PGRow] {
+    static func searchLongerText(_ c: RequestContext, _ text: String) throws -> (result: PGResult, rows: [PGRow]) {
         let pattern = containsPattern(text)
         let grams = sureGrams(of: text)
         if !grams.isEmpty {
-            // The inner LATERAL ... OFFSET 0 makes the name check a lookup per walked posting: as a
-            // plain join the planner may pick a merge join against the trigram index instead.
-            let walked = try c.query("""
-                SELECT w.id, w.name, w.owner_id, w.member_count, p.postings
-                FROM (
-                    SELECT t.gram,
-                           (SELECT count(*) FROM (SELECT FROM group_name_grams m WHERE m.gram = t.gram
-                                                  LIMIT \(unsafeRaw: String(gramWalkLimit + 1))) AS x) AS postings
-                    FROM unnest(\(PGTextArray(grams))::text[]) WITH ORDINALITY AS t(gram, pos)
-                    ORDER BY postings, t.pos LIMIT 1
-                ) AS p
-                LEFT JOIN LATERAL (
-                    SELECT g.id, g.name, g.owner_id, g.member_count
-                    FROM (SELECT n.group_id FROM group_name_grams n WHERE n.gram = p.gram
-                          ORDER BY n.group_id DESC LIMIT \(unsafeRaw: String(gramWalkLimit))) AS c
-                    CROSS JOIN LATERAL (
-                        SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
-                        WHERE g.id = c.group_id AND g.dissolved_at IS NULL AND lower(g.name) LIKE \(pattern) OFFSET 0
-                    ) AS g
-                    ORDER BY c.group_id DESC LIMIT 20
-                ) AS w ON true
-                ORDER BY w.id DESC
-                """)
-            let found = try walked.rows.filter { try $0.decode("id", as: Int64?.self) != nil }
+            let walked = try c.query(GroupsStore.searchByRarestGram(grams, pattern: pattern))
+            // No match leaves one row of NULL group columns (the LEFT JOIN).
+            let id = try walked.column("id", as: Int64?.self)
+            let found = try walked.rows.filter { try $0[id] != nil }
             let postings: Int = try walked.first?.decode("postings") ?? Int.max
-            if found.count == 20 || postings <= gramWalkLimit { return found }
+            if found.count == 20 || postings <= gramWalkLimit { return (walked, found) }
         }
-        // OFFSET 0 keeps the planner from walking the primary key backwards instead, hoping to meet
-        // 20 matches early: with a text that matches few groups, that reads the whole table.
-        return try c.query("""
-            SELECT id, name, owner_id, member_count FROM (
-                SELECT g.id, g.name, g.owner_id, g.member_count FROM groups g
-                WHERE lower(g.name) LIKE \(pattern) AND g.dissolved_at IS NULL OFFSET 0
-            ) AS found ORDER BY id DESC LIMIT 20
-            """).rows
+        let result = try c.query(GroupsStore.searchByTrigrams(pattern: pattern))
+        return (result, result.rows)
     }
 
     /// The grams of `text` (lowercased) that `grams(of:)` surely gives every name whose lower() in

@@ -34,15 +34,7 @@ struct RenderedMemberList {
     /// Up to nine member avatars in join order, as the JSON array `ready.groups[].headUrls` shows.
     var headUrls: [UInt8]
 
-    /// The statement that reads a group's list, in join order.
-    static func statement(_ groupId: Int64) -> SQL {
-        """
-        SELECT m.card, (extract(epoch FROM m.joined_at) * 1000)::bigint AS join_time, \(Profile.columns)
-        FROM group_members m JOIN users u ON u.id = m.user_id
-        WHERE m.group_id = \(groupId) ORDER BY m.member_seq
-        """
-    }
-
+    /// Renders a group's list from `GroupsStore.memberList`'s rows, in join order.
     init(rows result: PGResult) throws {
         let profile = try Profile.Columns(result)
         let card = try result.column("card", as: String.self), joinTime = try result.column("join_time", as: Int64.self)
@@ -75,7 +67,7 @@ struct RenderedMemberList {
             try Profile.writeMobile(row, profile, reveal: false, into: &w)
             members.append(Member(userId: userId, start: start, roleAt: roleAt, mobileAt: mobileAt,
                                   fullAt: fullAt, maskedAt: maskedAt, end: w.bytes.count))
-            // The avatars: the same rule as GroupsFeature.headUrlsColumn (non-empty, first nine).
+            // The avatars: the same rule as GroupsStore.headUrlsColumn (non-empty, first nine).
             if headCount < 9 {
                 row.withBytes(profile.headUrl) { head in
                     guard !head.isEmpty else { return }
