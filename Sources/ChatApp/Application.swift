@@ -21,9 +21,7 @@ public enum Application {
         // A feature gets what it asks of the features above it in its initializer, so those are
         // made first (docs/architecture.md, "Layers and folders").
         let relations = RelationCache(budgets: budgets)
-        let groups = GroupsFeature(budgets: budgets)
-        groups.friendIds = relations.friendIds(of:)
-        groups.relationFill = relations.fill(for:)
+        let groups = GroupsFeature(budgets: budgets, relations: relations)
         let social = SocialFeature(groups: groups, budgets: budgets)
         let messages = MessagesFeature(budgets: budgets, relations: relations,
                                        sendLimiter: LocalRateLimiter(limit: config.sendMsgLimit))

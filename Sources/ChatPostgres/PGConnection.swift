@@ -37,8 +37,8 @@ public struct PGBytes: PGBindable {
 /// One libpq connection, owned by exactly one thread at a time. It frees its `PGconn` on deinit.
 ///
 /// Every statement goes through `PQprepare`/`PQexecPrepared` with a per-connection cache keyed by
-/// the SQL text: features write their SQL as constant strings, so the cache stays small and each
-/// statement is parsed and planned once per connection.
+/// the SQL text: a call site always builds the same text (`SQL` binds its values), so the cache
+/// stays small and each statement is parsed and planned once per connection.
 public final class PGConnection {
     public let conninfo: String
     private var conn: OpaquePointer?
@@ -205,12 +205,6 @@ public final class PGConnection {
         try run(statement.text, statement.binds)
     }
 
-    /// Positional parameters (`$1`, `$2`, … written by hand): what `SQL` replaces.
-    @discardableResult
-    public func positionalQuery(_ sql: String, _ params: [PGBindable?] = []) throws -> PGResult {
-        try run(sql, params)
-    }
-
     private func run(_ sql: String, _ params: [PGBindable?]) throws -> PGResult {
         if conn == nil { try connect() }
         let name = try statementName(sql, parameterCount: params.count)
@@ -248,11 +242,6 @@ public final class PGConnection {
     /// the server runs them back to back while the client waits once instead of once per statement.
     public func pipeline(_ statements: [SQL]) throws -> [PGResult] {
         try runPipeline(statements.map { ($0.text, $0.binds) })
-    }
-
-    /// Positional parameters: what `pipeline(_: [SQL])` replaces.
-    public func positionalPipeline(_ statements: [(sql: String, params: [PGBindable?])]) throws -> [PGResult] {
-        try runPipeline(statements)
     }
 
     private func runPipeline(_ statements: [(sql: String, params: [PGBindable?])]) throws -> [PGResult] {
@@ -472,19 +461,20 @@ public final class PGResult {
     }
 }
 
-/// One row of a result, read by column index in the order of the SELECT list.
+/// One row of a result. Other modules read it by column name (`PGDecoding.swift`); the index
+/// accessors below are this module's own.
 public struct PGRow {
     let result: PGResult
     let row: Int
 
-    public func string(_ column: Int) -> String? { result.string(row, column) }
-    public func int64(_ column: Int) -> Int64? { result.int64(row, column) }
-    public func int(_ column: Int) -> Int? { result.int64(row, column).map { Int($0) } }
-    public func bool(_ column: Int) -> Bool? { result.bool(row, column) }
-    public func isNull(_ column: Int) -> Bool { result.isNull(row, column) }
+    func string(_ column: Int) -> String? { result.string(row, column) }
+    func int64(_ column: Int) -> Int64? { result.int64(row, column) }
+    func int(_ column: Int) -> Int? { result.int64(row, column).map { Int($0) } }
+    func bool(_ column: Int) -> Bool? { result.bool(row, column) }
+    func isNull(_ column: Int) -> Bool { result.isNull(row, column) }
     /// The integers of a cell in order: a bigint[] (`{1,2,3}`), or any text of integers separated by
     /// other characters (`1,2;3`). NULL, and NULL elements, give nothing.
-    public func int64Array(_ column: Int) -> [Int64] {
+    func int64Array(_ column: Int) -> [Int64] {
         withBytes(column) { text in
             var values: [Int64] = []
             var value: Int64 = 0, negative = false, inNumber = false
@@ -505,12 +495,7 @@ public struct PGRow {
     }
 
     /// The cell's text bytes without making a String; only valid while `body` runs.
-    public func withBytes<R>(_ column: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+    func withBytes<R>(_ column: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         try withExtendedLifetime(result) { try body(result.bytes(row, column)) }
     }
-
-    /// Non-optional accessors for NOT NULL columns.
-    public func text(_ column: Int) -> String { result.string(row, column) ?? "" }
-    public func int64Value(_ column: Int) -> Int64 { result.int64(row, column) ?? 0 }
-    public func boolValue(_ column: Int) -> Bool { result.bool(row, column) ?? false }
 }

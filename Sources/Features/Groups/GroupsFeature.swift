@@ -21,15 +21,17 @@ public final class GroupsFeature {
     /// Rendered member lists and avatar arrays of this worker process.
     let lists: GroupListCache
 
-    /// getGroupMember from this worker's copies (see docs/caching.md), set by `Application`:
-    /// whether someone is the caller's friend from the social feature's copy of the caller's
-    /// relations (ascending), and the statement that fills that copy.
-    public var friendIds: ((_ me: Int64) -> [Int64]?)?
-    public var relationFill: ((_ me: Int64) -> PGConnection.Rider?)?
+    /// getGroupMember from this worker's copies (see docs/caching.md): whether someone is the
+    /// caller's friend from the social feature's copy of the caller's relations, and the statement
+    /// that fills that copy.
+    let relations: RelationLookup?
 
-    /// - Parameter budgets: memory for `lists` (`CacheRegistry`; none: render on every request).
-    public init(budgets: CacheBudgets = .none) {
+    /// - Parameters:
+    ///   - budgets: memory for `lists` (`CacheRegistry`; none: render on every request).
+    ///   - relations: the callers' relations (nil: getGroupMember always reads PostgreSQL).
+    public init(budgets: CacheBudgets = .none, relations: RelationLookup? = nil) {
         lists = GroupListCache(budgets: budgets)
+        self.relations = relations
     }
 
     public func register(on router: Router) {
@@ -342,7 +344,7 @@ public final class GroupsFeature {
         var relationToFill: PGConnection.Rider?
         if !c.isSessionPending, lists.copies.isEnabled {
             let me = c.userId
-            let friends = friendIds?(me)
+            let friends = relations?.friendIds(of: me)
             if let friends, let group = lists.copies.value(groupId) {
                 guard group.list.isMember(me) else { throw HTTPError.forbidden("only members can list the members") }
                 return .ok(reserving: group.list.bytes.count) { body in
@@ -350,7 +352,7 @@ public final class GroupsFeature {
                 }
             }
             // The relations ride along with the statement, so the next request needs none.
-            if friends == nil { relationToFill = relationFill?(me) }
+            if friends == nil { relationToFill = relations?.fill(for: me) }
         }
         // Read before the statement, like every version a copy is stored at.
         let copyVersion = lists.copies.version(of: groupId)
