@@ -1,5 +1,4 @@
 import ChatConfig
-import ChatHTTP
 import ChatPostgres
 import ChatRouting
 import Events

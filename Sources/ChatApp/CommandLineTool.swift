@@ -1,12 +1,8 @@
 import Foundation
 import ChatConfig
-import ChatHTTP
 import ChatPostgres
-import ChatRouting
-import ChatCache
 import ChatServer
 import Events
-import Uploads
 import Accounts
 
 /// `chat-fcgi` subcommands. The executable's main.swift only calls `run`.

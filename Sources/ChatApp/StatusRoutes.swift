@@ -1,17 +1,7 @@
 import Foundation
-import ChatConfig
 import ChatHTTP
-import ChatPostgres
 import ChatRouting
-import ChatCache
-import ChatSecurity
 import ChatServer
-import Events
-import Uploads
-import Accounts
-import Social
-import Groups
-import Messages
 
 /// The operators' endpoints (php-fpm's `ping.path` and `pm.status_path`). `/_ping` says the
 /// application answers (for load balancers); `/_status` shows every worker process of this host

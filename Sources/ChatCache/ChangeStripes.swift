@@ -1,6 +1,5 @@
 import Foundation
 import Synchronization
-import ChatConfig
 import ChatPostgres
 
 /// Change counters shared by every worker process of one host, for caches that answer without

@@ -1,6 +1,5 @@
 import Foundation
 import ChatConfig
-import ChatPostgres
 
 /// Copies of one kind of thing (`kind`, as in `ChangeStripes.Key`), trusted only while their key's
 /// change counter has not moved since they were read, and for at most `maxAgeNanos` whatever the

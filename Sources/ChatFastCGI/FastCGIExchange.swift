@@ -1,6 +1,5 @@
 import CFastCGI
 import Foundation
-import ChatConfig
 
 /// One FastCGI request/response on an accepted connection: the environment nginx sent,
 /// the request body as a stream, and the response output.

@@ -1,4 +1,3 @@
-import ChatConfig
 
 /// Decoder for `application/x-www-form-urlencoded` data (query strings and form bodies).
 ///

@@ -1,4 +1,3 @@
-import ChatConfig
 
 /// A failure that ends a request with a given HTTP status and envelope.
 ///

@@ -1,4 +1,3 @@
-import ChatConfig
 
 /// A JSON value with a fast, allocation-light serializer for response envelopes.
 public enum JSON: Sendable, Equatable {

@@ -1,4 +1,3 @@
-import ChatConfig
 
 /// Writes JSON text straight into a byte buffer. The long lists (a 500-member group, a user's
 /// friends) are written with it field by field, from the database's own bytes, without building a

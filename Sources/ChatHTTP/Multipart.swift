@@ -1,4 +1,3 @@
-import ChatConfig
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,3 @@
-import ChatConfig
 
 /// Request parameters with typed, validating accessors.
 ///

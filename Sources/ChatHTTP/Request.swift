@@ -1,4 +1,3 @@
-import ChatConfig
 
 /// Where the request body comes from; the FastCGI layer provides it.
 public protocol BodyStream: AnyObject {

@@ -1,4 +1,3 @@
-import ChatConfig
 
 /// `NOTIFY channel, 'key,key,…'` for the request threads of one process, sent by
 /// `BackgroundWrites`: what arrives within a millisecond goes out as one notification.

@@ -1,4 +1,3 @@
-import ChatConfig
 import ChatHTTP
 
 /// A response: status, content type, body and any extra headers.

@@ -1,6 +1,3 @@
-import ChatConfig
-import ChatHTTP
-import ChatPostgres
 
 /// How a route treats the request body.
 public enum BodyHandling: Sendable {

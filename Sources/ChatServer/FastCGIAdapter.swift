@@ -4,7 +4,6 @@ import ChatFastCGI
 import ChatHTTP
 import ChatRouting
 import ChatPostgres
-import ChatCache
 
 /// Turns a FastCGI exchange into a `Request`, runs the responder, writes the response and the
 /// access-log line. This is the "request parsing" step between the FastCGI layer and the router.

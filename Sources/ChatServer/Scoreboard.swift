@@ -1,11 +1,7 @@
 import Foundation
 import Synchronization
 import ChatConfig
-import ChatFastCGI
-import ChatHTTP
-import ChatRouting
 import ChatPostgres
-import ChatCache
 
 /// What every worker process of a host is doing, for the status page (after php-fpm's
 /// scoreboard): a shared memory segment the supervisor creates and hands to each worker, one slot

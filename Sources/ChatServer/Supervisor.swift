@@ -1,9 +1,6 @@
 import Foundation
 import ChatConfig
 import ChatFastCGI
-import ChatHTTP
-import ChatRouting
-import ChatPostgres
 import ChatCache
 
 /// The process manager (php-fpm's model): owns the listening socket, starts worker processes by

@@ -1,7 +1,6 @@
 import Foundation
 import ChatConfig
 import ChatFastCGI
-import ChatHTTP
 import ChatRouting
 import ChatPostgres
 import ChatCache

@@ -2,9 +2,7 @@ import Foundation
 import ChatConfig
 import ChatHTTP
 import ChatPostgres
-import ChatRouting
 import ChatCache
-import ChatSecurity
 
 /// The sessions and profiles a worker keeps for `getUserById` (`CheckedCache`s of kinds `s` and
 /// `p`; see docs/caching.md).

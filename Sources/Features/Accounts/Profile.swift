@@ -1,9 +1,5 @@
-import ChatConfig
 import ChatHTTP
 import ChatPostgres
-import ChatRouting
-import ChatCache
-import ChatSecurity
 
 /// The contract's Profile: one column list and one writer for every endpoint that shows one, from
 /// a row or from a worker's rendered copy alike.

@@ -2,8 +2,6 @@ import Foundation
 import ChatConfig
 import ChatHTTP
 import ChatPostgres
-import ChatRouting
-import ChatCache
 
 /// Limits on the routes that could walk the user base (queryUser, register, findPwd,
 /// getValidateNum): per account (the target mobile, the calling user) and per client address.

@@ -2,9 +2,6 @@ import Foundation
 import ChatConfig
 import ChatHTTP
 import ChatPostgres
-import ChatRouting
-import ChatCache
-import ChatSecurity
 
 /// Delivers a verification text to a mobile number.
 public protocol SMSSender: Sendable {

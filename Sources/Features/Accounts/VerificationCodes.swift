@@ -1,10 +1,7 @@
 import ChatConfig
 import ChatHTTP
 import ChatPostgres
-import ChatRouting
-import ChatCache
 import ChatSecurity
-import Uploads
 
 /// SMS verification codes: issue with per-number limits, verify with an attempt limit.
 ///

@@ -1,8 +1,6 @@
 import ChatConfig
 import ChatHTTP
 import ChatPostgres
-import ChatRouting
-import ChatCache
 
 /// The per-user event stream: what another user's action changed for you (a request arrived,
 /// was accepted, you joined or left a group, a group was renamed, …). Features append events in

@@ -1,12 +1,7 @@
-import ChatConfig
 import ChatHTTP
 import ChatPostgres
-import ChatRouting
 import ChatCache
-import ChatSecurity
 import Accounts
-import Social
-import Events
 
 /// A group's member list as `getGroupMember` answers it, rendered once per list version and then
 /// reused by every member who asks (sql/0004_list_versions.sql keeps the version).

@@ -1,6 +1,4 @@
 import Foundation
-import ChatConfig
-import ChatHTTP
 import ChatCache
 
 /// The ids of the direct conversations one worker process has seen, by pair, so that a direct

@@ -1,8 +1,5 @@
 import Foundation
-import ChatConfig
-import ChatRouting
 import ChatCache
-import Accounts
 
 /// Which conversation (and visible-from time) a session's last history request resolved to, per
 /// worker process: a hint that lets the next request for the same conversation read its page in

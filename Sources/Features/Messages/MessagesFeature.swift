@@ -1,12 +1,9 @@
-import ChatConfig
 import ChatHTTP
 import ChatPostgres
 import ChatRouting
 import ChatCache
-import ChatSecurity
 import Accounts
 import Groups
-import Events
 
 /// Messaging (API.md §5): send, history, read positions, unread counts, and long-poll delivery.
 ///

@@ -1,9 +1,4 @@
-import ChatConfig
-import ChatPostgres
-import ChatRouting
 import ChatCache
-import Accounts
-import Events
 
 /// Unread counts `ready` has already counted, per user, in one worker process.
 ///

@@ -1,11 +1,7 @@
 import Foundation
-import ChatConfig
 import ChatPostgres
-import ChatRouting
 import ChatCache
-import ChatSecurity
 import Accounts
-import Events
 
 /// Each user's relations to others (friends with their remarks, and whom they block), kept by a
 /// worker for `getUserById` and `getGroupMember` (a `CheckedCache` of kind `r`: the triggers of

@@ -1,4 +1,3 @@
-import ChatConfig
 import ChatHTTP
 import ChatPostgres
 import ChatRouting

@@ -3,7 +3,6 @@ import ChatConfig
 import ChatHTTP
 import ChatPostgres
 import ChatRouting
-import ChatCache
 import ChatSecurity
 
 /// Uploads (API.md §6): files stream from the request body to a temporary file in the uploads

@@ -3,15 +3,8 @@ import XCTest
 @testable import ChatConfig
 @testable import ChatPostgres
 @testable import ChatHTTP
-@testable import ChatCache
 @testable import ChatRouting
-@testable import ChatServer
 @testable import ChatApp
-@testable import Uploads
-@testable import Accounts
-@testable import Social
-@testable import Groups
-@testable import Messages
 
 /// The application's routes in-process: its responder on the test stack's database, without
 /// nginx or FastCGI (after Hummingbird's test client), for handler tests that need nothing of

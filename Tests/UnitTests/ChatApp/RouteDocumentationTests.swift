@@ -1,14 +1,7 @@
 import Foundation
 import XCTest
 @testable import ChatConfig
-@testable import ChatPostgres
-@testable import ChatHTTP
-@testable import ChatCache
-@testable import ChatRouting
-@testable import ChatServer
 @testable import ChatApp
-@testable import Events
-@testable import Accounts
 
 /// Every route the router serves is documented, and nothing else is: docs/openapi.yaml lists exactly
 /// the router's paths (each with a GET and a POST operation), and docs/API.md names every route.

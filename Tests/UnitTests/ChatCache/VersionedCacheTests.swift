@@ -1,9 +1,5 @@
 import XCTest
-@testable import ChatConfig
-@testable import ChatPostgres
-@testable import ChatHTTP
 @testable import ChatCache
-@testable import Messages
 
 final class VersionedCacheTests: XCTestCase {
     func testOnlyTheStoredVersionIsReturned() {

@@ -1,13 +1,5 @@
 import XCTest
 @testable import ChatConfig
-@testable import ChatSecurity
-@testable import ChatPostgres
-@testable import ChatHTTP
-@testable import ChatFastCGI
-@testable import ChatCache
-@testable import ChatRouting
-@testable import ChatServer
-@testable import Accounts
 
 final class ConfigTests: XCTestCase {
     var dir: String!

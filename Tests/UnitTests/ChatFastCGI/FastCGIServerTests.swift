@@ -1,15 +1,7 @@
 import Foundation
 import XCTest
-@testable import ChatConfig
-@testable import ChatSecurity
 @testable import ChatPostgres
-@testable import ChatHTTP
 @testable import ChatFastCGI
-@testable import ChatCache
-@testable import ChatRouting
-@testable import ChatServer
-@testable import Events
-@testable import Accounts
 
 /// The worker's FastCGI loop in-process, spoken to over a unix socket the way nginx does
 /// (FCGI_KEEP_CONN), without nginx.

@@ -2,10 +2,7 @@ import CFastCGI
 import Foundation
 import XCTest
 @testable import ChatConfig
-@testable import ChatPostgres
 @testable import ChatFastCGI
-@testable import ChatCache
-@testable import ChatRouting
 
 /// The parking lot's bounds: a key (a user) holds at most `maxPerKey` parked requests, the oldest
 /// answered first; the lot holds at most `maxTotal`, beyond which a request is answered at once.

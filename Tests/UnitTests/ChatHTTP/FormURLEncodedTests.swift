@@ -1,13 +1,6 @@
 import XCTest
-@testable import ChatConfig
 @testable import ChatPostgres
 @testable import ChatHTTP
-@testable import ChatFastCGI
-@testable import ChatCache
-@testable import ChatRouting
-@testable import ChatServer
-@testable import Events
-@testable import Accounts
 
 final class FormURLEncodedTests: XCTestCase {
     private let malformed = HTTPError.badRequest("malformed form encoding")

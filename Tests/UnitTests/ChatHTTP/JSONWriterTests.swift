@@ -1,9 +1,6 @@
 import XCTest
-@testable import ChatConfig
 @testable import ChatPostgres
 @testable import ChatHTTP
-@testable import ChatCache
-@testable import Accounts
 
 final class JSONWriterTests: XCTestCase {
     func testIntegersMatchTheirDecimalText() {

@@ -1,14 +1,6 @@
 import XCTest
-@testable import ChatConfig
-@testable import ChatSecurity
 @testable import ChatPostgres
 @testable import ChatHTTP
-@testable import ChatFastCGI
-@testable import ChatCache
-@testable import ChatRouting
-@testable import ChatServer
-@testable import Events
-@testable import Accounts
 
 final class MultipartTests: XCTestCase {
     /// A part as reassembled from the event stream.

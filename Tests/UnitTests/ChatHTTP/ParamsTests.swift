@@ -1,11 +1,5 @@
 import XCTest
-@testable import ChatConfig
-@testable import ChatPostgres
 @testable import ChatHTTP
-@testable import ChatCache
-@testable import ChatRouting
-@testable import ChatServer
-@testable import Accounts
 
 final class ParamsTests: XCTestCase {
     func params(_ pairs: [(String, String)]) -> Params { Params(pairs.map { (name: $0.0, value: $0.1) }) }

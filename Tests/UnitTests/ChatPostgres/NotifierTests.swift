@@ -1,8 +1,5 @@
 import XCTest
-@testable import ChatConfig
 @testable import ChatPostgres
-@testable import ChatCache
-@testable import Accounts
 
 final class NotifierTests: XCTestCase {
     func testFewKeysMakeOneSortedPayload() {

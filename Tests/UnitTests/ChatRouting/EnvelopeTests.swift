@@ -1,11 +1,7 @@
 import XCTest
-@testable import ChatConfig
 @testable import ChatPostgres
 @testable import ChatHTTP
-@testable import ChatCache
 @testable import ChatRouting
-@testable import Events
-@testable import Accounts
 
 final class EnvelopeTests: XCTestCase {
     func decode(_ bytes: [UInt8]) -> Any? { try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) }

@@ -1,13 +1,8 @@
 import XCTest
 @testable import ChatConfig
-@testable import ChatSecurity
 @testable import ChatPostgres
 @testable import ChatHTTP
-@testable import ChatCache
 @testable import ChatRouting
-@testable import ChatServer
-@testable import ChatApp
-@testable import Accounts
 
 /// A body stream over bytes, fed in small pieces to exercise the pipeline's reading loop.
 final class BytesBody: BodyStream {

@@ -1,10 +1,6 @@
 import XCTest
-@testable import ChatConfig
 @testable import ChatSecurity
 @testable import ChatPostgres
-@testable import ChatHTTP
-@testable import ChatCache
-@testable import ChatRouting
 
 final class CryptoTests: XCTestCase {
 

@@ -1,13 +1,7 @@
 import Foundation
 import XCTest
-@testable import ChatConfig
 @testable import ChatSecurity
 @testable import ChatPostgres
-@testable import ChatHTTP
-@testable import ChatFastCGI
-@testable import ChatCache
-@testable import ChatRouting
-@testable import Accounts
 
 final class FileSnifferTests: XCTestCase {
 

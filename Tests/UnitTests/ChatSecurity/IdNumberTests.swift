@@ -1,9 +1,6 @@
 import Foundation
 import XCTest
-@testable import ChatConfig
 @testable import ChatSecurity
-@testable import ChatCache
-@testable import Accounts
 
 final class IdNumberTests: XCTestCase {
 

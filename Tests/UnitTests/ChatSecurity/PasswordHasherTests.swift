@@ -1,13 +1,6 @@
 import Foundation
 import XCTest
-@testable import ChatConfig
 @testable import ChatSecurity
-@testable import ChatPostgres
-@testable import ChatFastCGI
-@testable import ChatCache
-@testable import ChatRouting
-@testable import Events
-@testable import Accounts
 
 final class PasswordHasherTests: XCTestCase {
 

@@ -1,15 +1,7 @@
 import XCTest
 @testable import ChatConfig
-@testable import ChatPostgres
 @testable import ChatHTTP
-@testable import ChatCache
-@testable import ChatRouting
-@testable import ChatApp
-@testable import Uploads
 @testable import Accounts
-@testable import Social
-@testable import Groups
-@testable import Messages
 
 /// The pieces of the abuse limits that need no database: configuration, the per-worker message
 /// limiter, the buckets of the shared limiter, the SMS allow-list and texts.

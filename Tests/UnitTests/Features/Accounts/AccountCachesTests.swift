@@ -1,12 +1,9 @@
 import Foundation
 import XCTest
 @testable import ChatApp
-@testable import ChatConfig
 @testable import ChatSecurity
 @testable import ChatPostgres
-@testable import ChatHTTP
 @testable import ChatCache
-@testable import ChatRouting
 @testable import Accounts
 
 final class AccountCachesTests: XCTestCase {

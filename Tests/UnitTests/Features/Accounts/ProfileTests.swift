@@ -1,9 +1,5 @@
 import XCTest
-@testable import ChatConfig
-@testable import ChatSecurity
 @testable import ChatPostgres
-@testable import ChatHTTP
-@testable import ChatCache
 @testable import Accounts
 
 final class ProfileTests: XCTestCase {

@@ -1,7 +1,5 @@
 import XCTest
-@testable import ChatConfig
 @testable import ChatPostgres
-@testable import ChatCache
 @testable import Groups
 
 final class GroupsFeatureTests: XCTestCase {

@@ -1,8 +1,6 @@
 import XCTest
 @testable import ChatApp
 @testable import ChatConfig
-@testable import ChatSecurity
-@testable import ChatPostgres
 @testable import ChatCache
 @testable import Groups
 

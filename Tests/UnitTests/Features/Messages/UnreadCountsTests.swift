@@ -1,12 +1,5 @@
 import XCTest
 @testable import ChatApp
-@testable import ChatConfig
-@testable import ChatPostgres
-@testable import ChatHTTP
-@testable import ChatCache
-@testable import ChatRouting
-@testable import ChatServer
-@testable import Accounts
 @testable import Messages
 
 /// What `ready` counts again and what it takes from what a worker counted before.

@@ -1,5 +1,4 @@
 import XCTest
-@testable import ChatHTTP
 @testable import ChatPostgres
 @testable import Social
 

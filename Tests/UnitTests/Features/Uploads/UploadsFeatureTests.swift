@@ -1,15 +1,7 @@
 import XCTest
 @testable import ChatConfig
-@testable import ChatPostgres
 @testable import ChatHTTP
-@testable import ChatCache
-@testable import ChatRouting
-@testable import ChatServer
-@testable import ChatApp
-@testable import Events
 @testable import Uploads
-@testable import Accounts
-@testable import Messages
 
 final class UploadsFeatureTests: XCTestCase {
     func testStoredNamesAreRecognisedAndNothingElse() {
