@@ -15,11 +15,7 @@ final class AppHarness {
     let smsOutbox: String
 
     init() throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let path = environment["CHAT_TEST_CONFIG"], !path.isEmpty else {
-            throw XCTSkip("CHAT_TEST_CONFIG is not set: in-process handler tests run under `make test`")
-        }
-        let config = try Config.load(path: path)
+        let config = try TestStackConfig.load()
         responder = Application.makeResponder(config: config).0
         db = PGConnection(conninfo: config.database)
         smsOutbox = config.smsOutbox

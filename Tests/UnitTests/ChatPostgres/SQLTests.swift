@@ -55,15 +55,7 @@ final class SQLTests: XCTestCase {
 
 /// Decoding by name against the test stack's PostgreSQL (skipped outside `make test`).
 final class PGDecodingTests: XCTestCase {
-    func connect() throws -> PGConnection {
-        let environment = ProcessInfo.processInfo.environment
-        guard let path = environment["CHAT_TEST_CONFIG"], !path.isEmpty else {
-            throw XCTSkip("CHAT_TEST_CONFIG is not set: database tests run under `make test`")
-        }
-        let db = PGConnection(conninfo: try Config.load(path: path).database)
-        try db.connect()
-        return db
-    }
+    func connect() throws -> PGConnection { try TestStackConfig.database() }
 
     func testColumnsAreReadByNameWithTheirTypes() throws {
         let db = try connect()

@@ -7,15 +7,7 @@ import XCTest
 /// The one Message writer, as history and sync use it, against the test stack's PostgreSQL
 /// (skipped outside `make test`): the contract's fields in the contract's order, whichever asks.
 final class MessageWriterTests: XCTestCase {
-    func connect() throws -> PGConnection {
-        let environment = ProcessInfo.processInfo.environment
-        guard let path = environment["CHAT_TEST_CONFIG"], !path.isEmpty else {
-            throw XCTSkip("CHAT_TEST_CONFIG is not set: database tests run under `make test`")
-        }
-        let db = PGConnection(conninfo: try Config.load(path: path).database)
-        try db.connect()
-        return db
-    }
+    func connect() throws -> PGConnection { try TestStackConfig.database() }
 
     static let content = "hi \"you\"\n\\ \u{1} é"
 
