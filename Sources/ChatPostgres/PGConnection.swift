@@ -416,11 +416,19 @@ public final class PGResult {
 
     func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(result, Int32(row), Int32(column)) == 1 }
 
-    /// The index of the column named `name` (as written in the SELECT list, lower case), or nil.
+    /// The index of the column named `name` (exactly as the result names it), or nil. Compared
+    /// here rather than with PQfnumber, which copies and case-folds the name on every call: rows
+    /// on hot paths look several columns up per request.
     func columnIndex(_ name: String) -> Int? {
-        // Quoted, so that libpq matches the name as it is rather than folding its case.
-        let index = Int(PQfnumber(result, "\"" + name + "\""))
-        return index >= 0 ? index : nil
+        var name = name
+        return name.withUTF8 { wanted -> Int? in
+            guard let start = wanted.baseAddress else { return nil }
+            for column in 0..<columnCount {
+                guard let field = PQfname(result, Int32(column)) else { continue }
+                if strlen(field) == wanted.count, memcmp(field, start, wanted.count) == 0 { return column }
+            }
+            return nil
+        }
     }
 
     func string(_ row: Int, _ column: Int) -> String? {

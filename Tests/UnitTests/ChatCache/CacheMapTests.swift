@@ -1,7 +1,7 @@
 import XCTest
 @testable import ChatCache
 
-final class VersionedCacheTests: XCTestCase {
+final class CacheMapTests: XCTestCase {
     func testOnlyTheStoredVersionIsReturned() {
         let cache = VersionedCache<[UInt8]>(budget: 1 << 20) { $0.count }
         XCTAssertNil(cache.value(for: 1, version: 5))
