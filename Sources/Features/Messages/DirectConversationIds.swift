@@ -25,9 +25,7 @@ final class DirectConversationIds: @unchecked Sendable {
     func id(_ a: Int64, _ b: Int64) -> Int64? { ids.value(for: Pair(a, b), version: 0) }
 
     func remember(_ id: Int64, _ a: Int64, _ b: Int64) {
-        let pair = Pair(a, b)
-        if ids.value(for: pair, version: 0) == id { return }
-        ids.store(id, for: pair, version: 0)
+        ids.store(id, for: Pair(a, b), version: 0)
     }
 
     func forget(_ a: Int64, _ b: Int64) { ids.remove(Pair(a, b)) }

@@ -27,7 +27,6 @@ final class HistoryHints: @unchecked Sendable {
     func hint(for key: Key) -> MessagesFeature.Conversation? { hints.value(for: key, version: 0) }
 
     func remember(_ conversation: MessagesFeature.Conversation, for key: Key) {
-        if hints.value(for: key, version: 0) == conversation { return }
         hints.store(conversation, for: key, version: 0)
     }
 
