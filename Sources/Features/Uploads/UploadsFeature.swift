@@ -89,6 +89,28 @@ public final class UploadsFeature {
 
     func url(for relative: String) -> String { config.uploadsURL + "/" + relative }
 
+    /// Extensions of the stored files that are images (what a post or an image favorite may show).
+    static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "gif", "webp"]
+
+    /// The path under the uploads folder of a file this server stored, given the URL (or the
+    /// `/uploads/…` path) an upload returned; nil for anything else: another server's URL, a name
+    /// this server never makes, a file that is not there, or (with `imagesOnly`) not an image.
+    public func storedFile(_ url: String, imagesOnly: Bool) -> String? {
+        if url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) { return nil }
+        for prefix in Set([config.uploadsURL + "/", "/uploads/"]) where url.hasPrefix(prefix) {
+            let relative = String(url.dropFirst(prefix.count))
+            guard UploadsFeature.isStoredName(relative) else { return nil }
+            if imagesOnly, !UploadsFeature.imageExtensions.contains(String(relative.split(separator: ".").last ?? "")) {
+                return nil
+            }
+            return FileManager.default.fileExists(atPath: config.uploadsDir + "/" + relative) ? relative : nil
+        }
+        return nil
+    }
+
+    /// The URL clients are given for a stored file (as uploads return it).
+    public func publicURL(ofStored relative: String) -> String { url(for: relative) }
+
     // MARK: uploadImage (multipart)
 
     func uploadImage(_ c: RequestContext) throws -> Response {
