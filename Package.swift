@@ -37,15 +37,16 @@ let package = Package(
         .target(name: "Social", dependencies: shared + ["Accounts", "Events"], path: "Sources/Features/Social"),
         .target(name: "Groups", dependencies: shared + ["Accounts", "Social", "Events"], path: "Sources/Features/Groups"),
         .target(name: "Messages", dependencies: shared + ["Accounts", "Groups", "Events"], path: "Sources/Features/Messages"),
+        .target(name: "Moments", dependencies: shared + ["Accounts", "Social", "Events", "Uploads"], path: "Sources/Features/Moments"),
 
         // The process model (supervisor, workers, FastCGI adapter) and the wiring of it all.
         .target(name: "ChatServer", dependencies: ["ChatConfig", "ChatSecurity", "ChatFastCGI", "ChatHTTP", "ChatRouting", "ChatPostgres", "ChatCache"]),
-        .target(name: "ChatApp", dependencies: shared + ["ChatServer", "Events", "Uploads", "Accounts", "Social", "Groups", "Messages"]),
+        .target(name: "ChatApp", dependencies: shared + ["ChatServer", "Events", "Uploads", "Accounts", "Social", "Groups", "Messages", "Moments"]),
         .executableTarget(name: "chat-fcgi", dependencies: ["ChatApp"], path: "Sources/chat-fcgi"),
 
         .testTarget(name: "UnitTests",
                     dependencies: shared + ["ChatFastCGI", "ChatServer", "ChatApp", "Events", "Uploads", "Accounts",
-                                            "Social", "Groups", "Messages"],
+                                            "Social", "Groups", "Messages", "Moments"],
                     path: "Tests/UnitTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
     ],

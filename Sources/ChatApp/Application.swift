@@ -7,6 +7,7 @@ import Accounts
 import Social
 import Groups
 import Messages
+import Moments
 
 /// Wires the features onto one router. This is the only place that knows every feature.
 public enum Application {
@@ -24,15 +25,17 @@ public enum Application {
         let social = SocialFeature(groups: groups, budgets: budgets)
         let messages = MessagesFeature(budgets: budgets, relations: relations,
                                        sendLimiter: LocalRateLimiter(limit: config.sendMsgLimit))
-        let accounts = AccountsFeature(config: config, sender: sender, budgets: budgets, relations: relations,
-                                       readyParts: [social, messages],
-                                       profileDependents: [GroupsFeature.forgetMemberLists(of:db:)])
         let uploads = UploadsFeature(config: config)
+        let moments = MomentsFeature(config: config, uploads: uploads)
+        let accounts = AccountsFeature(config: config, sender: sender, budgets: budgets, relations: relations,
+                                       readyParts: [social, messages], albums: moments,
+                                       profileDependents: [GroupsFeature.forgetMemberLists(of:db:)])
         accounts.register(on: router)
         uploads.register(on: router)
         groups.register(on: router)
         social.register(on: router)
         messages.register(on: router)
+        moments.register(on: router)
         StatusRoutes.register(on: router)
         // The FastCGI ceiling for `make bench`: no parsing beyond the query, no database.
         router.add("/_bench/fcgi", auth: false) { _ in .ok() }

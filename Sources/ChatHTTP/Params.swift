@@ -74,6 +74,15 @@ public struct Params {
     public func id(_ name: String) throws -> Int64? { try int64(name, in: 1...Int64.max) }
     public func requiredId(_ name: String) throws -> Int64 { try requiredInt64(name, in: 1...Int64.max) }
 
+    /// Deepest page a list route serves: paging further is what a cursor is for, and an offset
+    /// walks every row before it.
+    public static let maxPageNo = 500
+
+    /// `pageNo`: 1 when absent, 1 to `maxPageNo` (400 otherwise).
+    public func pageNo(_ name: String = "pageNo") throws -> Int {
+        try int(name, in: 1...Params.maxPageNo) ?? 1
+    }
+
     /// A boolean sent as `1` or `0`.
     public func flag(_ name: String) throws -> Bool? {
         guard let value = values[name], !value.isEmpty else { return nil }

@@ -45,6 +45,21 @@ public struct Response {
         envelope(code: 1, info: "ok", status: 200, reserving: capacity, writingData: write)
     }
 
+    /// A success with fields of its own after `data` in the envelope (a paged list's next cursor):
+    /// clients that read `data` alone are not affected.
+    public static func ok(reserving capacity: Int, writingData write: (inout [UInt8]) -> Void,
+                          thenFields fields: [(key: String, value: JSON)]) -> Response {
+        envelope(code: 1, info: "ok", status: 200, reserving: capacity) { body in
+            write(&body)
+            for field in fields {
+                body.append(UInt8(ascii: ","))
+                JSON.writeString(field.key, into: &body)
+                body.append(UInt8(ascii: ":"))
+                field.value.write(into: &body)
+            }
+        }
+    }
+
     /// Answer later: when `key` is woken, after `timeoutSeconds`, or when the server drains, the
     /// request is resumed and `resume` produces the answer with the resuming thread's connection,
     /// after the session has been checked again (an ended session gets 401).

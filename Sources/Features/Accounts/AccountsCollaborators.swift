@@ -22,3 +22,9 @@ public protocol RelationLookup: AnyObject {
 public protocol ReadyContributor: AnyObject {
     func readyPart(_ c: RequestContext) -> AccountsFeature.ReadyPart
 }
+
+/// The newest images of a user's posts that the caller may see, for getUserById's `album`
+/// (kept by the moments feature).
+public protocol AlbumSource: AnyObject {
+    func album(_ c: RequestContext, of userId: Int64) throws -> [String]
+}

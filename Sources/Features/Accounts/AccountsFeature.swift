@@ -56,7 +56,7 @@ public final class AccountsFeature {
     /// The callers' relations to others (nil: getUserById shows none).
     let relations: RelationLookup?
     /// The album getUserById shows (nil: an empty one).
-    let albumLookup: ((RequestContext, Int64) throws -> [String])?
+    let albums: AlbumSource?
     /// What else shows a user's profile and must forget it when it changes (the groups' member
     /// lists): each runs inside the change's transaction, with the user.
     let profileDependents: [(_ userId: Int64, _ db: PGConnection) throws -> Void]
@@ -67,12 +67,12 @@ public final class AccountsFeature {
     public static let loginFailureWindowMinutes = 15
 
     public init(config: Config, sender: SMSSender, budgets: CacheBudgets = .none, relations: RelationLookup? = nil,
-                readyParts: [ReadyContributor] = [], albumLookup: ((RequestContext, Int64) throws -> [String])? = nil,
+                readyParts: [ReadyContributor] = [], albums: AlbumSource? = nil,
                 profileDependents: [(_ userId: Int64, _ db: PGConnection) throws -> Void] = []) {
         self.config = config
         self.relations = relations
         self.readyParts = readyParts
-        self.albumLookup = albumLookup
+        self.albums = albums
         self.profileDependents = profileDependents
         caches = AccountCaches(budgets: budgets)
         sessionChecks = SessionChecks(caches: caches)
@@ -388,7 +388,7 @@ public final class AccountsFeature {
     /// no Strings).
     private func userByIdAnswer(_ c: RequestContext, destId: Int64, isFriend: Bool, profile: (inout JSONWriter) throws -> Void,
                                 remark: (inout JSONWriter) -> Void, blocked: Bool) throws -> [UInt8] {
-        let album = try albumLookup?(c, destId) ?? []
+        let album = try albums?.album(c, of: destId) ?? []
         var w = JSONWriter(capacity: 512)
         w.raw("{\"user\":{")
         try profile(&w)
