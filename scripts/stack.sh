@@ -18,7 +18,7 @@
 # HTTP_RATE_LIMIT (off: the plain-HTTP port skips nginx's per-address limits so that test suites
 # can register many users; the HTTPS port always has them, as in production),
 # STACK_EXTRA_CONFIG (lines appended to the generated chat-fcgi.conf), UPLOAD_MAX_MIB (empty: the
-# production limit of /chat/doUploads, 200 MiB by API.md §6; a number raises it, in nginx and in
+# production limit of /chat/doUploads, 200 MiB by API.md §9; a number raises it, in nginx and in
 # the app, for this stack only: make bench's throwaway stack takes its 1 GiB upload this way).
 set -euo pipefail
 

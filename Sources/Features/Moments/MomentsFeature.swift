@@ -41,13 +41,18 @@ public final class MomentsFeature: AlbumSource {
     func addFeed(_ c: RequestContext) throws -> Response {
         let text = try c.params.string("text", maxLength: MomentsFeature.maxTextLength) ?? ""
         let images = try storedImages(c.params.string("images", maxLength: 9 * 600) ?? "")
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || !images.isEmpty else {
+        guard !MomentsFeature.isBlank(text) || !images.isEmpty else {
             throw HTTPError.badRequest("a post needs text or images")
         }
         let result = try c.db.query(MomentsStore.addFeed(who: c.who, text: text, images: images))
         try c.adoptSession(from: result.first)
         guard let feedId: Int64 = try result.first?.decode("feed_id") else { throw HTTPError.unauthorized }
         return .ok(["feedId": .int(feedId)])
+    }
+
+    /// Text of nothing but spaces, tabs and line breaks (as the API documents a blank text).
+    static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
     }
 
     /// The stored paths of `images` (comma-separated upload URLs): at most 9, each an image this
@@ -66,7 +71,7 @@ public final class MomentsFeature: AlbumSource {
     func addFeedComment(_ c: RequestContext) throws -> Response {
         let feedId = try c.params.requiredId("feedId")
         let text = try c.params.required("text", maxLength: MomentsFeature.maxCommentLength)
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw HTTPError.invalid("text") }
+        guard !MomentsFeature.isBlank(text) else { throw HTTPError.invalid("text") }
         let replyId = try c.params.int64("replyId", in: 0...Int64.max) ?? 0
         let me = c.userId
         let db = try c.db

@@ -5,7 +5,7 @@ import ChatPostgres
 import ChatRouting
 import ChatSecurity
 
-/// Uploads (API.md §6): files stream from the request body to a temporary file in the uploads
+/// Uploads (API.md §9): files stream from the request body to a temporary file in the uploads
 /// folder, are checked by their first bytes (never by their name), and are renamed into
 /// `uploads/YYYY/MM/<random>.<ext>`, from where nginx serves them. Memory use does not depend on
 /// the size of the file.

@@ -4,7 +4,7 @@ import FoundationNetworking
 #endif
 import XCTest
 
-/// API.md §6 over HTTP: uploadImage (multipart) and doUploads (raw body), the stored names, and
+/// API.md §9 over HTTP: uploadImage (multipart) and doUploads (raw body), the stored names, and
 /// nginx serving the files back from /uploads/.
 final class UploadsTests: StackTestCase {
     static var sharedAccount: StackClient.Account?
