@@ -220,7 +220,7 @@ target_parts() {
     if [ "$op" = "<=" ]; then op=le; else op=ge; fi
     value="$(verdict "$value" "$op" "$limit")"
     if [ "$value" != "-" ] && [ "${R[$key.errors]}" -gt 0 ]; then value="MISSED (errors)"; fi
-    printf '%s|%s|%s|%s|%s\n' "$what" "$text" "$measured" "${metric%% *}" "$value"
+    printf '%s|%s|%s|%s|%s\n' "$what" "$text" "$measured" "$metric" "$value"
 }
 
 # run_scenario KEY…: check, warm-up, measured run, verdicts, summary and results rows.
@@ -280,10 +280,14 @@ run_scenario() {
 # scenario_table [-x KEY]… KEY…: the table of scenarios that ran; -x KEY adds a column "x KEY" of
 # each row's req/s ÷ KEY's req/s.
 scenario_table() {
-    local key ref width format="%-40s %9s %9s %8s %8s"
+    local key ref width target_width=6 format="%-40s %9s %9s %8s %8s"
     local -a refs=() keys=() head dash row
     while [ $# -gt 0 ]; do
         if [ "$1" = "-x" ]; then refs+=("$2"); shift 2; else keys+=("$1"); shift; fi
+    done
+    for key in "${keys[@]}"; do
+        [ -n "${R[$key.rps]:-}" ] || die "scenario_table: $key has not run"
+        [ "${#S[$key.target]}" -le "$target_width" ] || target_width="${#S[$key.target]}"
     done
     head=("endpoint" "req/s" "ok/s" "p50 ms" "p99 ms")
     dash=("----------------------------------------" "---------" "---------" "--------" "--------")
@@ -291,19 +295,18 @@ scenario_table() {
         width=$(( ${#ref} + 2 > 7 ? ${#ref} + 2 : 7 ))
         format+=" %${width}s"; head+=("x $ref"); dash+=("$(printf '%*s' "$width" '' | tr ' ' -)")
     done
-    format+=" %7s %5s %-19s %s\n"
-    head+=("errors" "load" "result" "target")
-    dash+=("-------" "-----" "-------------------" "------")
+    format+=" %7s %5s %-${target_width}s %s\n"
+    head+=("errors" "load" "target" "result")
+    dash+=("-------" "-----" "$(printf '%*s' "$target_width" '' | tr ' ' -)" "------")
     # shellcheck disable=SC2059  # the format is built above
     printf "$format" "${head[@]}"
     # shellcheck disable=SC2059
     printf "$format" "${dash[@]}"
     for key in "${keys[@]}"; do
-        [ -n "${R[$key.rps]:-}" ] || die "scenario_table: $key has not run"
         row=("${S[$key.label]}" "$(printf '%.0f' "${R[$key.rps]}")" "$(printf '%.0f' "${R[$key.okps]}")"
              "$(printf '%.2f' "${R[$key.p50]}")" "$(printf '%.2f' "${R[$key.p99]}")")
         for ref in "${refs[@]}"; do row+=("$(ratio "${R[$key.rps]}" "${R[$ref.rps]:-0}")"); done
-        row+=("${R[$key.errors]}" "${R[$key.load]}" "${R[$key.result]}" "${S[$key.target]:--}")
+        row+=("${R[$key.errors]}" "${R[$key.load]}" "${S[$key.target]:--}" "${R[$key.result]}")
         # shellcheck disable=SC2059
         printf "$format" "${row[@]}"
     done
