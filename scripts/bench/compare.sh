@@ -53,7 +53,7 @@ awk -F'\t' '
             } else {
                 a = has[1, k] ? measured[1, k] : "-"; b = has[2, k] ? measured[2, k] : "-"
                 c = change(a, b)
-                printf "%-20s %s -> %s%s  (%s)\n", k, a, b, (c == "-" ? "" : " (" c ")"), what[k]
+                printf "%-20s old %s; new %s%s  (%s)\n", k, a, b, (c == "-" ? "" : "; " c), what[k]
             }
         }
         print ""

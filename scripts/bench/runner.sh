@@ -206,11 +206,11 @@ target_parts() {
     case "$metric" in
         p50|p99)
             value="${R[$key.$metric]}"; unit="${unit:-ms}"; what="${S[$key.label]} $metric"
-            measured="$(awk -v v="$value" -v u="$unit" 'BEGIN { printf "%.2f %s", v, u }')" ;;
+            printf -v measured '%.2f %s' "$value" "$unit" ;;
         req/s|ok/s)
             if [ "$metric" = "req/s" ]; then value="${R[$key.rps]}"; else value="${R[$key.okps]}"; fi
             unit="${unit:-$metric}"; what="${S[$key.label]} throughput"
-            measured="$(awk -v v="$value" -v u="$unit" 'BEGIN { printf "%.0f %s", v, u }')" ;;
+            printf -v measured '%.0f %s' "$value" "$unit" ;;
         *)
             local ref="${metric##* }"
             value="$(ratio "${R[$key.rps]}" "${R[$ref.rps]:-0}")"; what="${S[$key.label]} / $ref req/s"
